@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from tousu import training
+from tousu.classifier import Classifier, LinearTextModel
+from tousu.errors import ModelError
+from tousu.text import normalize
+
+from .conftest import STORIES
+
+
+def test_numpy_inference_matches_scikit_learn():
+    texts = [t for t, _, _ in STORIES]
+    labels = [c for _, c, _ in STORIES]
+    vectorizer = TfidfVectorizer(analyzer=training._analyzer, sublinear_tf=True)
+    x = vectorizer.fit_transform(texts)
+    model = LogisticRegression(C=10, max_iter=2000).fit(x, labels)
+    ours = LinearTextModel(
+        vectorizer.get_feature_names_out().tolist(),
+        vectorizer.idf_,
+        {"category": (list(model.classes_), model.coef_, model.intercept_, 1.0)},
+    )
+    probes = ["费率从0.38涨到了0.6", "钱三天没到账", "机器屏幕坏了开不了机", "完全无关的一句话 hello"]
+    vectors = [ours.vectorize(normalize(p)) for p in probes]
+    expected = model.predict_proba(vectorizer.transform(probes))
+    np.testing.assert_allclose(ours.probabilities("category", vectors), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_training_is_reproducible(tiny_model, tmp_path):
+    model_dir, meta = tiny_model
+    from .conftest import write_corpus
+
+    again = training.train(write_corpus(tmp_path / "corpus"), tmp_path / "model")
+    first = np.load(model_dir / "triage.npz")
+    second = np.load(tmp_path / "model" / "triage.npz")
+    for key in first.files:
+        np.testing.assert_array_equal(first[key], second[key])
+    assert again["tasks"] == meta["tasks"]
+
+
+def test_it_predicts_labels_it_was_trained_on_with_cues(tiny_model):
+    model = Classifier.load(tiny_model[0])
+    [result] = model.predict(["我的POS机屏幕黑了，开不了机"])
+    assert result["category"].label == "device_quality"
+    assert result["category"].label in model.model.tasks_["category"][0]
+    assert any("机" in cue.phrase or "屏" in cue.phrase for cue in result["category"].cues)
+    probabilities = [p for _, p in result["category"].ranking]
+    assert sum(probabilities) == pytest.approx(1.0, abs=1e-3)
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_cues_are_phrases_of_the_original_text(tiny_model):
+    model = Classifier.load(tiny_model[0])
+    text = "費率從0.38漲到0.6，沒有通知"  # Traditional: cues are shown as the complainant wrote them
+    [result] = model.predict([text])
+    assert result["category"].label == "fee_rate"
+    assert result["category"].cues
+    assert all(cue.phrase in text for cue in result["category"].cues)
+
+
+def test_text_with_no_known_ngram_gets_the_prior(tiny_model):
+    model = Classifier.load(tiny_model[0])
+    [result] = model.predict(["zzzz"])
+    assert result["category"].cues == ()
+    assert 0 < result["category"].confidence < 1
+
+
+def test_a_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="tousu train"):
+        Classifier.load(tmp_path)

@@ -1,0 +1,5 @@
+import sys
+
+from tousu.cli import main
+
+sys.exit(main())

@@ -1,0 +1,198 @@
+"""The complaint classifier at run time.
+
+Training (``tousu.training``, scikit-learn) exports a TF-IDF vocabulary and
+the weights of two multinomial logistic regressions (category, channel) to
+``tousu/model/triage.npz``. This module applies them with numpy alone, so a
+process that classifies never imports scikit-learn: start-up stays fast and
+the model file is plain arrays, not a pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tousu.errors import ModelError
+from tousu.text import char_ngrams, normalize
+
+MODEL_DIR = Path(__file__).parent / "model"
+TASKS = ("category", "channel")
+_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A phrase of the complaint that pushed the decision, with its weight."""
+
+    phrase: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class TaskPrediction:
+    label: str
+    confidence: float
+    ranking: tuple[tuple[str, float], ...]
+    cues: tuple[Cue, ...]
+
+
+class LinearTextModel:
+    """TF-IDF (sublinear tf, l2 norm) over character n-grams, then softmax(x·Wᵀ + b) / T per task.
+
+    Parameters
+    ----------
+    vocabulary:
+        The n-grams, in feature order.
+    idf:
+        Inverse document frequency per feature.
+    tasks:
+        For each task name: ``(classes, coef, intercept, temperature)``.
+    ngram_range:
+        The n-gram lengths used in training.
+    """
+
+    def __init__(self, vocabulary, idf, tasks, ngram_range=(1, 3)):
+        self.vocabulary_ = {gram: i for i, gram in enumerate(vocabulary)}
+        self.features_ = list(vocabulary)
+        self.idf_ = np.asarray(idf, dtype=np.float64)
+        self.tasks_ = {
+            name: (
+                tuple(classes),
+                np.asarray(coef, dtype=np.float64),
+                np.asarray(intercept, dtype=np.float64),
+                float(temperature),
+            )
+            for name, (classes, coef, intercept, temperature) in tasks.items()
+        }
+        self.ngram_range = tuple(ngram_range)
+
+    def vectorize(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
+        """Feature indices and their l2-normalised TF-IDF values for one normalised text."""
+        counts = Counter(char_ngrams(normalized, *self.ngram_range))
+        lookup = self.vocabulary_
+        pairs = [(lookup[g], c) for g, c in counts.items() if g in lookup]
+        if not pairs:
+            return np.empty(0, dtype=np.intp), np.empty(0)
+        indices = np.fromiter((i for i, _ in pairs), dtype=np.intp, count=len(pairs))
+        tf = np.fromiter((1.0 + math.log(c) for _, c in pairs), dtype=np.float64, count=len(pairs))
+        values = tf * self.idf_[indices]
+        return indices, values / np.linalg.norm(values)
+
+    def probabilities(self, task: str, vectors) -> np.ndarray:
+        """Class probabilities, one row per ``(indices, values)`` vector."""
+        classes, coef, intercept, temperature = self.tasks_[task]
+        logits = np.tile(intercept, (len(vectors), 1))
+        for row, (indices, values) in enumerate(vectors):
+            if len(indices):
+                logits[row] += coef[:, indices] @ values
+        logits /= temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def cues(self, task, normalized, original, vector, label, runner_up, limit=6) -> tuple[Cue, ...]:
+        """Phrases whose features favour ``label`` over ``runner_up`` most."""
+        indices, values = vector
+        if not len(indices):
+            return ()
+        classes, coef, _, _ = self.tasks_[task]
+        a, b = classes.index(label), classes.index(runner_up)
+        contribution = values * (coef[a, indices] - coef[b, indices])
+        order = np.argsort(-contribution)
+        spans: list[tuple[int, int, float]] = []
+        for k in order[: limit * 4]:
+            if contribution[k] <= 0:
+                break
+            gram = self.features_[indices[k]]
+            if len(gram.strip()) < 2 or not any("\u3400" <= ch <= "\u9fff" or ch.isalnum() for ch in gram):
+                continue
+            start = normalized.find(gram)
+            if start >= 0:
+                spans.append((start, start + len(gram), float(contribution[k])))
+        return _merge_spans(spans, normalized, original)[:limit]
+
+
+def _merge_spans(spans, normalized: str, original: str) -> tuple[Cue, ...]:
+    """Join overlapping n-gram spans into phrases, shown in the original text where lengths agree."""
+    source = original if len(original) == len(normalized) else normalized
+    merged: list[list] = []
+    for start, end, weight in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+            merged[-1][2] += weight
+        else:
+            merged.append([start, end, weight])
+    cues = [Cue(source[s:e].strip(), round(w, 3)) for s, e, w in merged]
+    return tuple(sorted((c for c in cues if c.phrase), key=lambda c: -c.weight))
+
+
+class Classifier:
+    """The trained triage model: category and channel from a complaint text."""
+
+    def __init__(self, model: LinearTextModel, meta: dict):
+        self.model = model
+        self.meta = meta
+        self.review_threshold = float(meta["review_threshold"])
+
+    @classmethod
+    def load(cls, directory: Path | str | None = None) -> Classifier:
+        directory = Path(directory) if directory else MODEL_DIR
+        try:
+            meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+            arrays = np.load(directory / "triage.npz", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"模型文件缺失或损坏（{directory}）：{e}；请运行 tousu train") from None
+        tasks = {
+            task: (
+                meta["tasks"][task]["classes"],
+                arrays[f"{task}_coef"],
+                arrays[f"{task}_intercept"],
+                meta["tasks"][task]["temperature"],
+            )
+            for task in TASKS
+        }
+        model = LinearTextModel(arrays["vocabulary"].tolist(), arrays["idf"], tasks, meta["ngram_range"])
+        return cls(model, meta)
+
+    def predict(self, texts: list[str], explain: bool = True) -> list[dict[str, TaskPrediction]]:
+        """Predict every task for each text; ``explain`` adds the cues (costs about a third more)."""
+        results: list[dict[str, TaskPrediction]] = []
+        for offset in range(0, len(texts), _CHUNK):
+            chunk = texts[offset : offset + _CHUNK]
+            normalized = [normalize(t) for t in chunk]
+            vectors = [self.model.vectorize(n) for n in normalized]
+            per_task = {task: self.model.probabilities(task, vectors) for task in TASKS}
+            for row, text in enumerate(chunk):
+                results.append(
+                    {
+                        task: self._task_prediction(
+                            task, per_task[task][row], normalized[row], text, vectors[row], explain
+                        )
+                        for task in TASKS
+                    }
+                )
+        return results
+
+    def _task_prediction(self, task, probs, normalized, text, vector, explain) -> TaskPrediction:
+        classes = self.model.tasks_[task][0]
+        order = np.argsort(-probs)
+        ranking = tuple((classes[i], round(float(probs[i]), 4)) for i in order)
+        label, runner_up = ranking[0][0], ranking[1][0]
+        cues = self.model.cues(task, normalized, text, vector, label, runner_up) if explain else ()
+        return TaskPrediction(label, ranking[0][1], ranking, cues)
+
+
+_default: Classifier | None = None
+
+
+def default() -> Classifier:
+    """The packaged model, loaded once per process."""
+    global _default
+    if _default is None:
+        _default = Classifier.load()
+    return _default

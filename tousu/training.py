@@ -1,0 +1,165 @@
+"""Training the classifier from the project's own labelled corpus (``tousu train``).
+
+The corpus is ``corpus/stories/*.jsonl``. One fifth of it, chosen by a hash of
+the text (so the split never changes when stories are added elsewhere), is
+held back: the model never sees it in training, and ``tousu eval`` measures on
+it. Fitting uses scikit-learn, imported here only; the result is exported as
+plain arrays for :mod:`tousu.classifier`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tousu import knowledge
+from tousu.classifier import MODEL_DIR, TASKS, Classifier
+from tousu.errors import TousuError
+from tousu.evaluation import score
+from tousu.text import char_ngrams, normalize
+
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus" / "stories"
+NGRAM_RANGE = (1, 3)
+C = 10.0
+HELD_OUT_SHARE = 5  # one story in five
+REVIEW_TARGET = 0.95  # department accuracy wanted among complaints not sent to review
+
+
+def _analyzer(text: str) -> list[str]:
+    return char_ngrams(normalize(text), *NGRAM_RANGE)
+
+
+def is_held_out(text: str) -> bool:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return digest[0] % HELD_OUT_SHARE == 0
+
+
+def load_corpus(directory: Path | str = CORPUS_DIR) -> list[dict]:
+    """Read and check every story; raises :class:`TousuError` naming the file and line."""
+    kb = knowledge.default()
+    valid = {"category": kb.categories, "channel": kb.channels}
+    stories, seen = [], set()
+    files = sorted(Path(directory).glob("*.jsonl"))
+    if not files:
+        raise TousuError(f"语料目录 {directory} 中没有 .jsonl 文件", "corpus_missing")
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                story = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TousuError(f"{path}:{number}: 不是有效的 JSON: {e}", "corpus_invalid") from None
+            for field, ids in valid.items():
+                if story.get(field) not in ids:
+                    raise TousuError(f"{path}:{number}: 未知的 {field}: {story.get(field)!r}", "corpus_invalid")
+            if story["text"] in seen:
+                continue
+            seen.add(story["text"])
+            stories.append(story)
+    return stories
+
+
+def split(stories: list[dict]) -> tuple[list[dict], list[dict]]:
+    train = [s for s in stories if not is_held_out(s["text"])]
+    held = [s for s in stories if is_held_out(s["text"])]
+    return train, held
+
+
+def _fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
+    """The softmax temperature that minimises the held-out negative log-likelihood."""
+    best, best_nll = 1.0, float("inf")
+    for temperature in np.arange(0.2, 4.01, 0.05):
+        z = logits / temperature
+        z -= z.max(axis=1, keepdims=True)
+        log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        nll = -log_probs[np.arange(len(gold)), gold].mean()
+        if nll < best_nll:
+            best, best_nll = float(temperature), float(nll)
+    return round(best, 2)
+
+
+def _review_threshold(confidence: np.ndarray, correct: np.ndarray) -> float:
+    """The lowest confidence above which held-out department accuracy reaches REVIEW_TARGET."""
+    for threshold in np.arange(0.0, 1.0, 0.01):
+        kept = confidence >= threshold
+        if kept.sum() and correct[kept].mean() >= REVIEW_TARGET:
+            return round(float(threshold), 2)
+    return 0.99
+
+
+def train(corpus_dir: Path | str = CORPUS_DIR, out_dir: Path | str = MODEL_DIR) -> dict:
+    """Fit, calibrate and export the model; returns the metadata written to ``meta.json``.
+
+    Parameters
+    ----------
+    corpus_dir:
+        Folder of labelled ``*.jsonl`` stories.
+    out_dir:
+        Where ``triage.npz`` and ``meta.json`` are written.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    stories = load_corpus(corpus_dir)
+    train_set, held = split(stories)
+    vectorizer = TfidfVectorizer(analyzer=_analyzer, sublinear_tf=True, min_df=2, dtype=np.float64)
+    x_train = vectorizer.fit_transform([s["text"] for s in train_set])
+    x_held = vectorizer.transform([s["text"] for s in held])
+    arrays = {"vocabulary": np.array(vectorizer.get_feature_names_out(), dtype=str), "idf": vectorizer.idf_}
+    meta_tasks = {}
+    for task in TASKS:
+        model = LogisticRegression(C=C, max_iter=5000)
+        model.fit(x_train, [s[task] for s in train_set])
+        classes = [str(c) for c in model.classes_]
+        gold = np.array([classes.index(s[task]) for s in held])
+        temperature = _fit_temperature(model.decision_function(x_held), gold)
+        arrays[f"{task}_coef"] = model.coef_
+        arrays[f"{task}_intercept"] = model.intercept_
+        meta_tasks[task] = {"classes": classes, "temperature": temperature}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_dir / "triage.npz", **arrays)
+    meta = {
+        "trained": dt.date.today().isoformat(),
+        "ngram_range": list(NGRAM_RANGE),
+        "C": C,
+        "corpus": {"stories": len(stories), "train": len(train_set), "held_out": len(held)},
+        "tasks": meta_tasks,
+        "review_threshold": 0.0,
+    }
+    _write_meta(out_dir, meta)
+    classifier = Classifier.load(out_dir)
+    predictions = classifier.predict([s["text"] for s in held], explain=False)
+    kb = knowledge.default()
+    confidence = np.array([p["category"].confidence for p in predictions])
+    correct = np.array(
+        [
+            kb.categories[p["category"].label].department == kb.categories[s["category"]].department
+            for p, s in zip(predictions, held, strict=True)
+        ]
+    )
+    meta["review_threshold"] = _review_threshold(confidence, correct)
+    meta["held_out"] = score(held, _rows(predictions, kb))
+    _write_meta(out_dir, meta)
+    return meta
+
+
+def _rows(predictions, kb) -> list[dict]:
+    return [
+        {
+            "category": p["category"].label,
+            "department": kb.categories[p["category"].label].department,
+            "channel": p["channel"].label,
+        }
+        for p in predictions
+    ]
+
+
+def _write_meta(out_dir: Path, meta: dict) -> None:
+    text = json.dumps(meta, ensure_ascii=False, indent=2)
+    (out_dir / "meta.json").write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,250 @@
+"""One complaint in, one verdict out: who handles it, why, what to prepare, by when, where next.
+
+:func:`triage` is what the CLI and the web app call. It classifies the text,
+routes it with the knowledge base, extracts facts, masks personal data and
+computes the deadlines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import asdict, dataclass, field
+
+from tousu import brands, classifier, deadlines, knowledge
+from tousu.errors import InputError
+from tousu.extract import extract_facts
+from tousu.privacy import mask
+from tousu.text import MAX_CHARS, has_chinese, to_simplified
+
+INTAKES = ("direct", "regulator")
+COMPLAINANTS = ("consumer", "merchant", "unknown")
+
+
+@dataclass
+class Verdict:
+    """The triage of one complaint. ``to_dict()`` is its JSON form."""
+
+    category: str
+    category_name: str
+    confidence: float
+    alternatives: list[dict]
+    department: str
+    departments: list[str]
+    department_names: list[str]
+    channel: str
+    channel_confidence: float
+    brand: str
+    needs_review: bool
+    cues: list[str]
+    channel_cues: list[str]
+    reasons: list[str]
+    service_class: str
+    cause: str
+    major: bool
+    evidence: list[str]
+    self_help: list[str]
+    deadline: dict
+    targets: list[dict]
+    escalation: list[dict]
+    facts: dict = field(default_factory=dict)
+    masked_text: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_text(text: object) -> str:
+    """Validate a complaint text; returns it stripped or raises :class:`InputError` with a stable code."""
+    if not isinstance(text, str):
+        raise InputError("投诉内容必须是文本", "text_not_string")
+    text = text.strip()
+    if not text:
+        raise InputError("投诉内容不能为空", "text_empty")
+    if len(text) > MAX_CHARS:
+        raise InputError(f"投诉内容过长（{len(text)} 字），请控制在 {MAX_CHARS} 字以内", "text_too_long")
+    controls = sum(1 for ch in text if unicodedata.category(ch) in ("Cc", "Cs", "Co") and ch not in "\n\r\t")
+    if controls > max(3, len(text) // 20):
+        raise InputError("投诉内容含有大量不可识别字符，疑似二进制数据", "text_binary")
+    return text
+
+
+def statutory_rule(kb: knowledge.KnowledgeBase, category_id: str, intake: str) -> knowledge.DeadlineRule:
+    """The clock a regulator would hold the company to for this complaint."""
+    if intake == "regulator":
+        return kb.rules["pboc_transfer"]
+    if kb.company.kind == "bank":
+        return kb.rules["bank_acquirer"]
+    return kb.categories[category_id].statutory_deadline
+
+
+def triage(
+    text: str,
+    *,
+    received_at: dt.datetime | None = None,
+    complainant: str = "unknown",
+    intake: str = "direct",
+    kb: knowledge.KnowledgeBase | None = None,
+    model: classifier.Classifier | None = None,
+    calendar: deadlines.WorkingCalendar | None = None,
+) -> Verdict:
+    """Triage one complaint.
+
+    Parameters
+    ----------
+    text:
+        The complaint, in Simplified or Traditional Chinese.
+    received_at:
+        When it was received (timezone-aware); now when omitted.
+    complainant:
+        ``"consumer"`` (a natural person), ``"merchant"`` or ``"unknown"``; decides which outside bodies apply.
+    intake:
+        ``"direct"`` or ``"regulator"`` (transferred by a PBoC branch, which sets its own clock).
+
+    Returns
+    -------
+    Verdict
+    """
+    text = check_text(text)
+    if complainant not in COMPLAINANTS:
+        raise InputError(f"投诉人类型无效：{complainant}", "complainant_invalid")
+    if intake not in INTAKES:
+        raise InputError(f"受理渠道无效：{intake}", "intake_invalid")
+    kb = kb or knowledge.default()
+    model = model or classifier.default()
+    received_at = received_at or dt.datetime.now(deadlines.CHINA)
+    prediction = model.predict([text])[0]
+    labels = _labels(text, prediction, kb, model)
+    cat, chan = prediction["category"], prediction["channel"]
+    category, confidence, departments = labels["category"], labels["confidence"], labels["departments"]
+    needs_review, warnings = labels["needs_review"], labels["warnings"]
+    entry = kb.categories[category]
+    rule = statutory_rule(kb, category, intake)
+    deadline = deadlines.compute(rule, received_at, calendar)
+    if deadline.warning:
+        warnings.append(deadline.warning)
+    targets = [deadlines.compute(kb.rules[r], received_at, calendar).to_dict() for r in ("handover", "first_response")]
+    return Verdict(
+        category=category,
+        category_name=entry.name,
+        confidence=round(confidence, 4),
+        alternatives=[{"category": c, "name": kb.categories[c].name, "confidence": p} for c, p in cat.ranking[:3]],
+        department=departments[0],
+        departments=departments,
+        department_names=[kb.department_name(d) for d in departments],
+        channel=chan.label,
+        channel_confidence=round(chan.confidence, 4),
+        brand=labels["brand"],
+        needs_review=needs_review,
+        cues=[c.phrase for c in cat.cues],
+        channel_cues=[c.phrase for c in chan.cues] if chan.label != "unknown" else [],
+        reasons=_reasons(kb, labels, cat.cues, chan, model),
+        service_class=entry.service_class,
+        cause=entry.cause,
+        major=entry.major,
+        evidence=list(entry.evidence),
+        self_help=list(entry.self_help),
+        deadline=deadline.to_dict(),
+        targets=targets,
+        escalation=_escalation(kb, category, complainant),
+        facts=extract_facts(text, today=received_at.astimezone(deadlines.CHINA).date()).to_dict(),
+        masked_text=mask(text),
+        warnings=warnings,
+    )
+
+
+def _labels(text: str, prediction: dict, kb: knowledge.KnowledgeBase, model: classifier.Classifier) -> dict:
+    """Category, departments, channel and brand of one classified text: the part every caller needs."""
+    cat, chan = prediction["category"], prediction["channel"]
+    category, confidence, warnings = cat.label, cat.confidence, []
+    if not has_chinese(text):
+        category, confidence = "other", 0.0
+        warnings.append("投诉内容不含中文，无法可靠分类，已转人工复核")
+    brand, brand_phrase = brands.detect(to_simplified(text), kb)
+    return {
+        "category": category,
+        "confidence": round(confidence, 4),
+        "needs_review": confidence < model.review_threshold,
+        "departments": kb.route(category, chan.label),
+        "channel": chan.label,
+        "brand": brand,
+        "brand_phrase": brand_phrase,
+        "warnings": warnings,
+    }
+
+
+def classify_many(
+    texts: list[str],
+    kb: knowledge.KnowledgeBase | None = None,
+    model: classifier.Classifier | None = None,
+) -> list[dict]:
+    """Classify checked texts in bulk: the labels of :func:`triage`, without facts or deadlines."""
+    kb = kb or knowledge.default()
+    model = model or classifier.default()
+    results = []
+    for text, prediction in zip(texts, model.predict(texts), strict=True):
+        labels = _labels(text, prediction, kb, model)
+        cat = prediction["category"]
+        results.append(
+            {
+                "category": labels["category"],
+                "department": labels["departments"][0],
+                "departments": labels["departments"],
+                "channel": labels["channel"],
+                "brand": labels["brand"],
+                "confidence": labels["confidence"],
+                "needs_review": labels["needs_review"],
+                "alternatives": [{"category": c, "confidence": p} for c, p in cat.ranking[:3]],
+                "cues": [c.phrase for c in cat.cues],
+            }
+        )
+    return results
+
+
+def _quote(cues) -> str:
+    return "、".join(f"“{c.phrase}”" for c in cues[:4])
+
+
+def _reasons(kb, labels, cues, chan, model) -> list[str]:
+    category, confidence, departments = labels["category"], labels["confidence"], labels["departments"]
+    entry = kb.categories[category]
+    reasons = [f"归为「{entry.name}」（置信度 {confidence:.0%}）" + (f"，依据文中{_quote(cues)}" if cues else "")]
+    reasons.append(f"按路由表，「{entry.name}」由{kb.department_name(departments[0])}主办")
+    if chan.label == "third_party":
+        evidence = f"（文中{_quote(chan.cues)}）" if chan.cues else ""
+        reasons.append(f"机具经第三方渠道办理{evidence}，{kb.department_name('channel')}协办")
+    if labels["brand_phrase"]:
+        reasons.append(f"涉及的支付机构：文中提到“{labels['brand_phrase']}”")
+    if labels["needs_review"]:
+        reasons.append(f"置信度低于复核阈值 {model.review_threshold:.0%}，需人工确认分类")
+    return reasons
+
+
+def _escalation(kb, category, complainant) -> list[dict]:
+    steps = [{"level": "internal", "id": step_id, "name": name} for step_id, name in kb.company.internal_steps]
+    for body in kb.ladder(category, complainant):
+        step = {
+            "level": "external",
+            "id": body.id,
+            "name": body.name,
+            "short": body.short,
+            "contact": body.contact,
+            "applies_to": body.applies_to,
+            "certainty": body.certainty,
+            "note": body.note,
+            "source": body.source,
+            "deadline": None,
+        }
+        if body.deadline is not None:
+            rule = body.deadline
+            step["deadline"] = {
+                "rule": rule.id,
+                "name": rule.name,
+                "days": rule.days,
+                "unit": rule.unit,
+                "certainty": rule.certainty,
+                "basis": rule.basis,
+            }
+        steps.append(step)
+    return steps
