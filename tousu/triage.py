@@ -158,14 +158,15 @@ def _labels(text: str, prediction: dict, kb: knowledge.KnowledgeBase, model: cla
     """Category, departments, channel and brand of one classified text: the part every caller needs."""
     cat, chan = prediction["category"], prediction["channel"]
     category, confidence, warnings = cat.label, cat.confidence, []
-    if not has_chinese(text):
+    readable = has_chinese(text)
+    if not readable:
         category, confidence = "other", 0.0
         warnings.append("投诉内容不含中文，无法可靠分类，已转人工复核")
     brand, brand_phrase = brands.detect(to_simplified(text), kb)
     return {
         "category": category,
         "confidence": round(confidence, 4),
-        "needs_review": confidence < model.review_threshold,
+        "needs_review": not readable or confidence < model.review_threshold,
         "departments": kb.route(category, chan.label),
         "channel": chan.label,
         "brand": brand,

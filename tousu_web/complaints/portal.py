@@ -1,0 +1,4 @@
+"""The complainant portal (Simplified Chinese, works on a phone)."""
+
+app_name = "portal"
+urlpatterns: list = []
