@@ -15,14 +15,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/tousu demo
+	bash scripts/run.sh
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The whole suite on the embedded default (SQLite, browser tests included), then the web suite
+# again on a real PostgreSQL server that the script installs and starts when missing.
 test: install lint
+	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-browser.sh
 	$(BIN)/pytest
+	TOUSU_DB=postgresql PGPORT=55432 $(BIN)/pytest tests/web
 
 bench: install
 	$(BIN)/python bench/bench_triage.py

@@ -177,23 +177,18 @@ def _dec(value: Decimal) -> str:
 
 _MULTIPLIERS = {"万": Decimal(10_000), "千": Decimal(1000)}
 _AMOUNT = re.compile(
-    r"(?:(?P<cur>[¥￥]|RMB|CNY|人民币)\s?)?(?<![0-9.,])"
-    r"(?P<num>[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?)"
-    r"(?P<mul>万|千)?(?P<approx>多|余|来)?(?:\s?(?P<unit>元|块钱|块|圆|RMB|CNY))?",
-    re.IGNORECASE,
+    r"(?P<num>[0-9](?<![0-9.,].)(?:[0-9]{0,2}(?:,[0-9]{3})+|[0-9]*)(?:\.[0-9]+)?)"
+    r"(?P<mul>万|千)?(?P<approx>多|余|来)?(?:\s?(?P<unit>元|块钱|块|圆|RMB|CNY|rmb))?"
 )
-_AMOUNT_CN = re.compile(
-    rf"(?<![{_CN_NUMERAL}])(?:"
-    rf"(?P<num>[{_CN_NUMERAL}]+)(?P<approx>多|余|来)?(?:元|块钱|块|圆)"
-    rf"|(?P<bare>[{_CN_NUMERAL}]*[万亿][{_CN_NUMERAL}]*)(?P<bare_approx>多|余)?)"
-)
+_CURRENCY_BEFORE = re.compile(r"(?:[¥￥]|RMB|CNY|rmb|人民币)\s?$")
+_AMOUNT_CN = re.compile(rf"(?P<num>[{_CN_NUMERAL}]+)(?P<approx>多|余|来)?(?P<unit>元|块钱|块|圆)?")
 # Money words after which a bare number is an amount in yuan: "押金299", "扣了99".
 _AMOUNT_CUE = re.compile(
     r"(?:押金|保证金|服务费|年费|会员费|流量费|激活费|金额|扣了|扣款|扣费|扣除|收取|收了|刷了|退还|退款|赔偿|损失|共计|合计|总共)"
     r"(?:了|为|是|:)?\s?[¥￥]?(?P<num>[0-9]{1,7}(?:\.[0-9]{1,2})?)(?![0-9.])"
 )
 # What may not follow a bare "1.2万" / "两万" or a cue number: counters, fractions, units of rates
-# and dates ("1.2万笔" counts transactions, "万分之" starts a rate).
+# and dates ("1.2万笔" counts transactions, "万分之" starts a rate, "十万火急" is no money).
 _NOT_MONEY_AFTER = re.compile(r"\s?(?:[%‰笔台个人次户家张条单件年月日号天期倍火]|分之|个点)")
 
 
@@ -202,24 +197,34 @@ def _not_money_after(folded: str, end: int) -> bool:
 
 
 def _amounts(folded: str, today: dt.date) -> Iterator[_Candidate]:
-    for m in _AMOUNT.finditer(folded):
-        mul, unit = m.group("mul"), m.group("unit")
-        if not (m.group("cur") or unit or mul) or (not unit and _not_money_after(folded, m.end())):
-            continue
-        value = Decimal(m.group("num").replace(",", "")) * _MULTIPLIERS.get(mul or "", Decimal(1))
-        note = "约" if m.group("approx") else None
-        yield _candidate("amount", _dec(value), m.start(), m.end(), note)
-    for m in _AMOUNT_CN.finditer(folded):
-        numeral = m.group("num") or m.group("bare")
-        if numeral[0] in "百千万亿佰仟" or (m.group("bare") and _not_money_after(folded, m.end())):
-            continue
-        value = _cn_int(numeral)
-        if value:
-            note = "约" if m.group("approx") or m.group("bare_approx") else None
-            yield _candidate("amount", str(value), m.start(), m.end(), note)
+    yield from _arabic_amounts(folded)
+    yield from _chinese_amounts(folded)
     for m in _AMOUNT_CUE.finditer(folded):
         if not _not_money_after(folded, m.end()):
             yield _candidate("amount", _dec(Decimal(m.group("num"))), m.start("num"), m.end("num"))
+
+
+def _arabic_amounts(folded: str) -> Iterator[_Candidate]:
+    for m in _AMOUNT.finditer(folded):
+        mul, unit = m.group("mul"), m.group("unit")
+        currency = _CURRENCY_BEFORE.search(folded, max(0, m.start() - 4), m.start())
+        if not unit and (not (currency or mul) or _not_money_after(folded, m.end())):
+            continue
+        value = Decimal(m.group("num").replace(",", "")) * _MULTIPLIERS.get(mul or "", Decimal(1))
+        start = currency.start() if currency else m.start()
+        yield _candidate("amount", _dec(value), start, m.end(), "约" if m.group("approx") else None)
+
+
+def _chinese_amounts(folded: str) -> Iterator[_Candidate]:
+    for m in _AMOUNT_CN.finditer(folded):
+        numeral, unit, approx = m.group("num"), m.group("unit"), m.group("approx")
+        if numeral[0] in "百千万亿佰仟" or (unit == "块" and numeral == "一"):  # 一块 mostly means "together"
+            continue
+        # Without 元/块 only a numeral with 万 reads as money ("两万"); "三次" does not.
+        bare_ok = ("万" in numeral or "亿" in numeral) and approx != "来" and not _not_money_after(folded, m.end())
+        value = _cn_int(numeral)
+        if value and (unit or bare_ok):
+            yield _candidate("amount", str(value), m.start(), m.end(), "约" if approx else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,8 +233,8 @@ def _amounts(folded: str, today: dt.date) -> Iterator[_Candidate]:
 
 _CN_DECIMAL = "零〇一二两三四五六七八九十点"
 _RATE_PERCENT = re.compile(
-    rf"(?<![0-9.])(?P<num>{_NUM})\s?(?P<sign>%|‰)"
-    rf"(?:\s?(?:\+|加)\s?(?P<fee>{_NUM})\s?(?P<fee_unit>元|块)?(?:\s?(?:/|每)\s?笔)?)?"
+    r"(?P<num>[0-9](?<![0-9.].)[0-9]*(?:\.[0-9]+)?)\s?(?P<sign>%|‰)"
+    rf"(?:\s?(?:\+|加)\s?(?P<fee>{_NUM})\s?(?:元|块)?(?:\s?(?:/|每)\s?笔)?)?"
 )
 _RATE_FRACTION = re.compile(rf"(?P<base>百|千|万)分之\s?(?P<num>{_NUM}|[{_CN_DECIMAL}]+)")
 _RATE_POINTS = re.compile(rf"(?<![0-9.])(?P<num>{_NUM}|[{_CN_DECIMAL}]+)\s?个(?:百分)?点(?!钟|半)")
@@ -247,26 +252,35 @@ _FRACTION_SCALE = {"百": 0, "千": -1, "万": -2}
 
 
 def _rates(folded: str, today: dt.date) -> Iterator[_Candidate]:
+    # Cheap substring checks first: most texts have no "%", "分之", "个点" or "笔" at all.
+    if "%" in folded or "‰" in folded:
+        yield from _percent_rates(folded)
+    if "分之" in folded:
+        for m in _RATE_FRACTION.finditer(folded):
+            number = _number(m.group("num"))
+            if number is not None:
+                value = number.scaleb(_FRACTION_SCALE[m.group("base")])
+                yield _candidate("rate", _dec(value), m.start(), m.end())
+    if "点" in folded:
+        for m in _RATE_POINTS.finditer(folded):
+            number = _number(m.group("num"))
+            if number:
+                yield _candidate("rate", _dec(number), m.start(), m.end())
+    if "笔" in folded:
+        for m in _PER_TXN.finditer(folded):
+            value = Decimal(m.group("num") or m.group("num2"))
+            yield _candidate("per_txn_fee", _dec(value), m.start(), m.end())
+    yield from _rates_after_cue(folded)
+
+
+def _percent_rates(folded: str) -> Iterator[_Candidate]:
     for m in _RATE_PERCENT.finditer(folded):
         value = Decimal(m.group("num"))
         value = value.scaleb(-1) if m.group("sign") == "‰" else value
         fee = m.group("fee")
-        note = f"+{fee}元/笔" if fee else None
-        yield _candidate("rate", _dec(value), m.start(), m.end("sign"), note)
+        yield _candidate("rate", _dec(value), m.start(), m.end("sign"), f"+{fee}元/笔" if fee else None)
         if fee:
             yield _candidate("per_txn_fee", _dec(Decimal(fee)), m.start("fee"), m.end())
-    for m in _RATE_FRACTION.finditer(folded):
-        number = _number(m.group("num"))
-        if number is not None:
-            value = number.scaleb(_FRACTION_SCALE[m.group("base")])
-            yield _candidate("rate", _dec(value), m.start(), m.end())
-    for m in _RATE_POINTS.finditer(folded):
-        number = _number(m.group("num"))
-        if number:
-            yield _candidate("rate", _dec(number), m.start(), m.end())
-    for m in _PER_TXN.finditer(folded):
-        yield _candidate("per_txn_fee", _dec(Decimal(m.group("num") or m.group("num2"))), m.start(), m.end())
-    yield from _rates_after_cue(folded)
 
 
 def _rates_after_cue(folded: str) -> Iterator[_Candidate]:
@@ -286,17 +300,18 @@ def _rates_after_cue(folded: str) -> Iterator[_Candidate]:
 
 _CN_SMALL = "一二三四五六七八九十"
 _RELATIVE_YEAR = {"今年": 0, "去年": 1, "前年": 2}
+_DATE_CHARS = "0-9一二三四五六七八九十"
 _DATE_CN = re.compile(
-    rf"(?<![0-9.])(?:(?:(?P<y>[0-9]{{4}}|[0-9]{{2}})\s?年|(?P<ry>今年|去年|前年))\s?)?"
-    rf"(?P<m>[0-9]{{1,2}}|[{_CN_SMALL}]{{1,2}})\s?月份?"
-    rf"(?:\s?(?P<d>[0-9]{{1,2}}|[{_CN_SMALL}]{{1,3}})\s?(?:日|号))?"
+    rf"(?P<m>[{_DATE_CHARS}](?<![0-9.].)[{_DATE_CHARS}]?)\s?月(?P<fen>份)?"
+    rf"(?:\s?(?P<d>[{_DATE_CHARS}]{{1,3}})\s?(?:日|号))?"
 )
-_DATE_YEAR = re.compile(r"(?<![0-9])(?P<y>(?:19|20)[0-9]{2})\s?年(?!代|前|后|多|来|间)")
+_YEAR_BEFORE = re.compile(r"(?:(?<![0-9])(?P<y>[0-9]{4}|[0-9]{2})\s?年|(?P<ry>今年|去年|前年))\s?$")
+_DATE_YEAR = re.compile(r"(?P<y>[12](?<![0-9].)[0-9]{3})\s?年(?!代|前|后|多|来|间)")
 _DATE_NUMERIC = re.compile(
-    r"(?<![0-9.])(?P<y>(?:19|20)[0-9]{2})(?P<sep>[-/.])(?P<m>[0-9]{1,2})(?P=sep)(?P<d>[0-9]{1,2})(?![0-9])"
+    r"(?P<y>[12](?<![0-9.].)[0-9]{3})(?P<sep>[-/.])(?P<m>[0-9]{1,2})(?P=sep)(?P<d>[0-9]{1,2})(?![0-9])"
 )
-_DATE_MONTH_DAY = re.compile(r"(?<![0-9.])(?P<m>[0-9]{1,2})[./](?P<d>[0-9]{1,2})\s?(?:号|日)")
-_DATE_DOUBLE = re.compile(r"(?P<ry>今年|去年|前年)?双\s?(?P<which>十一|十二|11|12)")
+_DATE_MONTH_DAY = re.compile(r"(?P<m>[0-9](?<![0-9.].)[0-9]?)[./](?P<d>[0-9]{1,2})\s?(?:号|日)")
+_DATE_DOUBLE = re.compile(r"双\s?(?P<which>十一|十二|11|12)(?![0-9])")
 _DATE_AGO = re.compile(
     r"(?<![0-9])(?P<n>[0-9]{1,3}|[一二两三四五六七八九十半几]{1,3})\s?"
     r"(?:(?P<day>天|日)|(?P<week>个?(?:星期|礼拜)|周)|(?P<month>个月)|(?P<year>年))\s?(?:之|以)?前"
@@ -336,32 +351,40 @@ def _small_int(text: str) -> int | None:
     return int(text) if text.isdigit() else _cn_int(text)
 
 
-def _year(m: re.Match[str], today: dt.date) -> int | None:
-    if m.groupdict().get("y"):
+def _year(m: re.Match[str] | None, today: dt.date) -> int | None:
+    if m is None:
+        return None
+    if m.group("y"):
         year = int(m.group("y"))
         return year + 2000 if year < 100 else year
-    if m.group("ry"):
-        return today.year - _RELATIVE_YEAR[m.group("ry")]
-    return None
+    return today.year - _RELATIVE_YEAR[m.group("ry")]
 
 
 def _dates(folded: str, today: dt.date) -> Iterator[_Candidate]:
-    for finder in (_dates_cn, _dates_numeric, _dates_relative, _dates_ago):
-        yield from finder(folded, today)
+    if "月" in folded:
+        yield from _dates_cn(folded, today)
+    if "年" in folded:
+        for m in _DATE_YEAR.finditer(folded):
+            if 1900 <= int(m.group("y")) <= 2099:
+                yield _candidate("date", f"{m.group('y')}-01-01", m.start(), m.end(), "年")
+    yield from _dates_numeric(folded, today)
+    yield from _dates_relative(folded, today)
+    if "前" in folded:
+        yield from _dates_ago(folded, today)
 
 
 def _dates_cn(folded: str, today: dt.date) -> Iterator[_Candidate]:
     for m in _DATE_CN.finditer(folded):
-        year, month = _year(m, today), _small_int(m.group("m"))
+        prefix = _YEAR_BEFORE.search(folded, max(0, m.start() - 7), m.start())
+        year, month = _year(prefix, today), _small_int(m.group("m"))
         day = _small_int(m.group("d")) if m.group("d") else None
-        # "三月" alone is too often not a date ("一月一次"); Chinese months need a year or a day.
-        if not month or (not m.group("m").isdigit() and year is None and day is None):
+        # "三月" alone is too often no date ("一月一次"): a Chinese month needs a year, a day or 份.
+        if not month or (not m.group("m").isdigit() and year is None and day is None and not m.group("fen")):
             continue
         date, note = _resolve(year, month, day, today)
         if date:
-            yield _candidate("date", date.isoformat(), m.start(), m.end(), note)
-    for m in _DATE_YEAR.finditer(folded):
-        yield _candidate("date", dt.date(int(m.group("y")), 1, 1).isoformat(), m.start(), m.end(), "年")
+            start = prefix.start() if prefix else m.start()
+            yield _candidate("date", date.isoformat(), start, m.end(), note)
 
 
 def _resolve(year: int | None, month: int, day: int | None, today: dt.date) -> tuple[dt.date | None, str]:
@@ -380,18 +403,27 @@ def _resolve(year: int | None, month: int, day: int | None, today: dt.date) -> t
 def _dates_numeric(folded: str, today: dt.date) -> Iterator[_Candidate]:
     for m in _DATE_NUMERIC.finditer(folded):
         date, note = _resolve(int(m.group("y")), int(m.group("m")), int(m.group("d")), today)
-        if date:
+        if date and 1900 <= date.year <= 2099:
             yield _candidate("date", date.isoformat(), m.start(), m.end(), note)
     for m in _DATE_MONTH_DAY.finditer(folded):
         date = _latest(int(m.group("m")), int(m.group("d")), today)
         if date:
             yield _candidate("date", date.isoformat(), m.start(), m.end(), "日")
-    for m in _DATE_DOUBLE.finditer(folded):
-        month = 11 if m.group("which") in ("十一", "11") else 12
-        year = _year(m, today) if m.group("ry") else None
-        date = dt.date(year, month, month) if year else _latest(month, month, today)
-        if date:
-            yield _candidate("date", date.isoformat(), m.start(), m.end(), "日")
+    if "双" in folded:
+        for m in _DATE_DOUBLE.finditer(folded):
+            yield from _double_day(folded, m, today)
+
+
+def _double_day(folded: str, m: re.Match[str], today: dt.date) -> Iterator[_Candidate]:
+    """双十一 / 双十二, optionally after 今年 / 去年 / 前年."""
+    month = 11 if m.group("which") in ("十一", "11") else 12
+    relative = folded[max(0, m.start() - 2) : m.start()]
+    if relative in _RELATIVE_YEAR:
+        date: dt.date | None = dt.date(today.year - _RELATIVE_YEAR[relative], month, month)
+    else:
+        date, relative = _latest(month, month, today), ""
+    if date:
+        yield _candidate("date", date.isoformat(), m.start() - len(relative), m.end(), "日")
 
 
 def _dates_relative(folded: str, today: dt.date) -> Iterator[_Candidate]:
@@ -413,8 +445,8 @@ def _dates_relative(folded: str, today: dt.date) -> Iterator[_Candidate]:
 
 def _dates_ago(folded: str, today: dt.date) -> Iterator[_Candidate]:
     for m in _DATE_AGO.finditer(folded):
-        n_text = m.group("n")
-        n = _VAGUE_COUNTS.get(n_text) or _small_int(n_text)
+        count = m.group("n")
+        n = _VAGUE_COUNTS.get(count) or _small_int(count)
         if n is None:
             continue
         if m.group("day"):
@@ -425,48 +457,46 @@ def _dates_ago(folded: str, today: dt.date) -> Iterator[_Candidate]:
             date, note = _month_start(today, n), "月"
         else:
             date, note = dt.date(today.year - n, 1, 1), "年"
-        if n_text == "半":  # half a month / half a year: the unit's half, in days
-            date = today - dt.timedelta(days={"day": 0, "week": 3, "month": 15}.get(m.lastgroup or "", 182))
-        yield _candidate("date", date.isoformat(), m.start(), m.end(), "约" if n_text in _VAGUE_COUNTS else note)
+        if count == "半":
+            date = today - dt.timedelta(days=15 if m.group("month") else 182)
+        yield _candidate("date", date.isoformat(), m.start(), m.end(), "约" if count in _VAGUE_COUNTS else note)
 
 
 # ---------------------------------------------------------------------------------------------
 # Devices, labelled numbers, hotlines
 # ---------------------------------------------------------------------------------------------
 
+_POS = "[Pp][Oo][Ss]"
 _DEVICE_TYPE = re.compile(
-    r"(?:拉卡拉)?考拉超收|智能\s?POS|电签版?(?:\s?POS)?|大\s?POS|传统\s?POS|手机\s?POS|蓝牙\s?POS|MPOS|云音箱|扫码盒子",
-    re.IGNORECASE,
+    rf"拉卡拉考拉超收|考拉超收|智能\s?{_POS}|电签版?(?:\s?{_POS})?|大\s?{_POS}|传统\s?{_POS}|手机\s?{_POS}"
+    rf"|蓝牙\s?{_POS}|[Mm]{_POS}|云音箱|扫码盒子"
 )
 _DEVICE_CODE = re.compile(
-    r"(?<![A-Za-z0-9])(?P<code>(?:[A-Z]{2,4}-)?[A-Z]{1,2}[0-9]{1,4}[A-Z]?(?:\s?(?:Pro|Plus|Max))?)(?![A-Za-z0-9])",
-    re.IGNORECASE,
+    r"(?P<code>[A-Za-z](?<![A-Za-z0-9].)(?:[A-Za-z]{1,3}-)?[A-Za-z]?[0-9]{1,4}[A-Za-z]?(?:\s?(?:Pro|Plus|Max))?)"
+    r"(?![A-Za-z0-9])"
 )
 # Model codes seen on POS terminals in China; other codes count only beside a device word.
 _KNOWN_MODELS = frozenset(
     "A8 A7 A6 A5 Q50 Q1 Q2 Q3 P1 P2 P3 N910 N950 N5 N6 N86 ME30 ME31 ME50 ME51 A910 A920 A930 S90 S910 "
-    "D180 D190 K9 V2 SP600 SP630 MP45 M2 LKL-A8 LKL-Q50".split()
+    "D180 D190 K9 V2 SP600 SP630 MP45 M2".split()
 )
 _NOT_MODELS = frozenset("T0 T1 D0 D1 S0 S1".split())  # settlement cycles, not devices
-_DEVICE_CONTEXT = re.compile(r"\s?(?:型|款|版|POS|机|终端|设备|刷卡器)", re.IGNORECASE)
-_MODEL_CUE = re.compile(r"(?:型号|机型)[:：是为\s]{0,3}$")
+_DEVICE_CONTEXT = re.compile(rf"\s?(?:型|款|版|{_POS}|机|终端|设备|刷卡器)")
+_MODEL_CUE = re.compile(r"(?:型号|机型)[:是为\s]{0,3}$")
 
 _SERIAL = re.compile(
-    r"(?:(?<![A-Za-z])S/?N|序列号|机身号|机身编号|机身码|机器编号|机器号|设备编号|设备号|机具号|机具编号)码?"
-    r"[\s:是为]{0,3}(?P<v>(?=[A-Za-z0-9-]{0,31}[0-9])[A-Za-z0-9][A-Za-z0-9-]{5,31})(?![A-Za-z0-9])",
-    re.IGNORECASE,
+    r"(?:[Ss](?<![A-Za-z].)/?[Nn]|序列号|机身号|机身编号|机身码|机器编号|机器号|设备编号|设备号|机具号|机具编号)码?"
+    r"[\s:是为]{0,3}(?P<v>(?=[A-Za-z0-9-]{0,31}[0-9])[A-Za-z0-9][A-Za-z0-9-]{5,31})(?![A-Za-z0-9])"
 )
 _LABEL_GAP = r"[^0-9A-Za-z\n,，。;；]{0,6}?"
 _MERCHANT = re.compile(rf"商户(?:编号|号|编码|代码)码?{_LABEL_GAP}(?P<v>[0-9]{{15}})(?![0-9])")
-_MERCHANT_BARE = re.compile(r"(?<![0-9])8[0-9]{14}(?![0-9])")
+_MERCHANT_BARE = re.compile(r"8(?<![0-9].)[0-9]{14}(?![0-9])")
 _TERMINAL = re.compile(rf"终端(?:编号|号码|号|ID){_LABEL_GAP}(?P<v>[0-9A-Za-z]{{8}})(?![0-9A-Za-z])")
 _TRANSACTION = re.compile(
     r"(?P<label>检索参考号|参考号|交易流水号|流水号|凭证号|交易单号|订单号|订单编号|交易号|批次号)"
     rf"{_LABEL_GAP}(?P<v>(?=[A-Za-z0-9]{{0,39}}[0-9])[A-Za-z0-9]{{4,40}})(?![A-Za-z0-9])"
 )
-_HOTLINE = re.compile(
-    r"(?<![0-9.])(?:[48]00[ \-]?[0-9]{3}[ \-]?[0-9]{4}|95[0-9]{3}|123[0-9]{2}|10086|10010|10000)(?![0-9])"
-)
+_HOTLINE = re.compile(r"(?:[48]00[ \-]?[0-9]{3}[ \-]?[0-9]{4}|95[0-9]{3}|123[0-9]{2}|100(?:86|10|00))(?![0-9])")
 _NOT_HOTLINE_AFTER = re.compile(r"\s?(?:[元块万千%‰个笔台天年月日号次人]|\.[0-9])")
 
 
@@ -499,6 +529,8 @@ def _labelled_numbers(folded: str, today: dt.date) -> Iterator[_Candidate]:
     for m in _TRANSACTION.finditer(folded):
         yield _candidate("transaction_ref", m.group("v"), m.start("v"), m.end("v"), m.group("label"))
     for m in _HOTLINE.finditer(folded):
+        if m.start() > 0 and folded[m.start() - 1] in "0123456789.":
+            continue
         if m.end() - m.start() > 5 or not _NOT_HOTLINE_AFTER.match(folded, m.end()):
             yield _candidate("hotline", re.sub(r"[ \-]", "", m.group()), m.start(), m.end())
 

@@ -87,15 +87,19 @@ class Span:
 # Numbers
 # ---------------------------------------------------------------------------------------------
 
-_MOBILE = re.compile(r"(?<![0-9])(?:(?:\+|00)?86[ \-]?)?1[3-9][0-9](?:[ \-]?[0-9]{4}){2}(?![0-9])")
+# Each pattern opens with a plain character or character set and puts its "no digit before"
+# lookbehind after that first character ("(?<![0-9].)"): the regex engine can then skip ahead with a
+# fast scan, which it cannot do for a pattern that opens with a lookbehind or an optional group.
+_MOBILE = re.compile(r"1[3-9][0-9](?:[ \-]?[0-9]{4}){2}(?![0-9])")
+_MOBILE_PREFIX = re.compile(r"(?:\+|00)?86[ \-]?$")
 # Area codes: 010, 02x, then 0 + three digits; subscriber numbers never start with 0 or 1, which
 # keeps reference numbers that merely start with 0 out.
-_LANDLINE = re.compile(r"(?<![0-9])\(?0(?:10|2[0-9]|[3-9][0-9]{2})\)?[ \-]?[2-9][0-9]{6,7}(?![0-9])")
+_LANDLINE = re.compile(r"0(?<![0-9].)(?:10|2[0-9]|[3-9][0-9]{2})\)?[ \-]?[2-9][0-9]{6,7}(?![0-9])")
 _ID_NUMBER = re.compile(
-    r"(?<![0-9])[1-9][0-9]{5}[ \-]?(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+    r"[1-9](?<![0-9].)[0-9]{5}[ \-]?(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
     r"[ \-]?[0-9]{3}[0-9Xx](?![0-9])"
 )
-_BANK_CARD = re.compile(r"(?<![0-9])(?:[0-9]{16,19}|[0-9]{4}(?:[ \-][0-9]{4}){3}(?:[ \-]?[0-9]{1,3})?)(?![0-9])")
+_BANK_CARD = re.compile(r"[0-9](?<![0-9].)(?:[0-9]{15,18}|[0-9]{3}(?:[ \-][0-9]{4}){3}(?:[ \-]?[0-9]{1,3})?)(?![0-9])")
 _ID_CHARS = re.compile(r"[0-9Xx]")
 _DIGIT = re.compile(r"[0-9]")
 
@@ -121,6 +125,18 @@ def _is_resident_id(compact: str) -> bool:
     return True
 
 
+def _is_digit(folded: str, i: int) -> bool:
+    return i >= 0 and "0" <= folded[i] <= "9"
+
+
+def _mobile_start(folded: str, start: int) -> int | None:
+    """Where a mobile number found at ``start`` really starts (before +86 / 0086 / 86), if anywhere."""
+    prefix = _MOBILE_PREFIX.search(folded, max(0, start - 5), start)
+    if prefix and not _is_digit(folded, prefix.start() - 1):
+        return prefix.start()
+    return None if _is_digit(folded, start - 1) else start
+
+
 def _number_spans(folded: str) -> Iterator[tuple[str, int, int]]:
     for m in _ID_NUMBER.finditer(folded):
         if _is_resident_id(_compact(m.group())):
@@ -129,9 +145,12 @@ def _number_spans(folded: str) -> Iterator[tuple[str, int, int]]:
         if luhn.is_valid(_compact(m.group())):
             yield "bank_card", m.start(), m.end()
     for m in _MOBILE.finditer(folded):
-        yield "mobile", m.start(), m.end()
+        start = _mobile_start(folded, m.start())
+        if start is not None:
+            yield "mobile", start, m.end()
     for m in _LANDLINE.finditer(folded):
-        yield "landline", m.start(), m.end()
+        with_paren = m.start() > 0 and folded[m.start() - 1] == "(" and not _is_digit(folded, m.start() - 2)
+        yield "landline", m.start() - with_paren, m.end()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,19 +314,20 @@ def mask(text: str) -> str:
     """
     # Masking only ever turns characters into "*", so this reaches a fixpoint; looping until it
     # does makes mask(mask(t)) == mask(t) hold by construction rather than by luck.
+    folded = normalize(text)
     while True:
-        masked = _mask_once(text)
+        masked, masked_folded = _mask_once(text, folded)
         if masked == text:
             return masked
-        text = masked
+        text, folded = masked, masked_folded
 
 
-def _mask_once(text: str) -> str:
-    folded = normalize(text)
+def _mask_once(text: str, folded: str) -> tuple[str, str]:
     positions: list[int] = []
     for kind, start, end in _find(folded, names=True):
         positions.extend(_positions_to_mask(folded, kind, start, end))
-    return _safety_pass(_apply(text, positions))
+    positions.extend(_safety_positions(_apply(folded, positions)))
+    return _apply(text, positions), _apply(folded, positions)
 
 
 def _positions_to_mask(folded: str, kind: str, start: int, end: int) -> list[int]:
@@ -344,13 +364,12 @@ _DIGIT_GROUPS = re.compile(rf"[0-9]+[Xx]?(?:{_SEP}{{1,3}}[0-9]+[Xx]?)*")
 _GROUP = re.compile(r"[0-9]+[Xx]?")
 
 
-def _safety_pass(text: str) -> str:
-    folded = normalize(text)
+def _safety_positions(folded: str) -> list[int]:
     positions: list[int] = []
     for run in _DIGIT_GROUPS.finditer(folded):
         if run.end() - run.start() >= 16:
             positions.extend(_sensitive_positions(folded, run.start(), run.end()))
-    return _apply(text, positions)
+    return positions
 
 
 def _sensitive_positions(folded: str, start: int, end: int) -> Iterator[int]:
