@@ -81,7 +81,6 @@ KINDS: tuple[str, ...] = tuple(f.name for f in fields(Facts))
 
 
 class _Candidate(NamedTuple):
-    rank: int  # lower wins an overlap
     kind: str
     value: str
     start: int
@@ -108,15 +107,13 @@ _RANK = {
 }
 
 
-def _candidate(kind: str, value: str, start: int, end: int, note: str | None = None) -> _Candidate:
-    return _Candidate(_RANK[kind], kind, value, start, end, note)
-
-
 # ---------------------------------------------------------------------------------------------
 # Numbers: Arabic and Chinese
 # ---------------------------------------------------------------------------------------------
 
-_NUM = r"[0-9]+(?:\.[0-9]+)?"
+# Possessive quantifiers and atomic groups (Python 3.11+) keep the engine from backtracking into a
+# number it has already read, which keeps every pattern linear and fast on long digit runs.
+_NUM = r"[0-9]++(?:\.[0-9]++)?+"
 _CN_DIGITS = {
     "零": 0, "〇": 0, "一": 1, "壹": 1, "二": 2, "两": 2, "贰": 2, "三": 3, "叁": 3, "四": 4, "肆": 4,
     "五": 5, "伍": 5, "六": 6, "陆": 6, "七": 7, "柒": 7, "八": 8, "捌": 8, "九": 9, "玖": 9,
@@ -176,11 +173,18 @@ def _dec(value: Decimal) -> str:
 # ---------------------------------------------------------------------------------------------
 
 _MULTIPLIERS = {"万": Decimal(10_000), "千": Decimal(1000)}
+_ARABIC = r"[0-9](?<![0-9.,].)(?>[0-9]{0,2}(?:,[0-9]{3})+|[0-9]*)(?>\.[0-9]+)?"
+_UNIT = r"元|块钱|块|圆|RMB|CNY|rmb"
+# A number is money when a unit or 万/千 follows ("2600元", "1.2万") or a currency sign precedes it;
+# the suffix is required inside the pattern so that bare digit runs fail fast in the engine.
 _AMOUNT = re.compile(
-    r"(?P<num>[0-9](?<![0-9.,].)(?:[0-9]{0,2}(?:,[0-9]{3})+|[0-9]*)(?:\.[0-9]+)?)"
-    r"(?P<mul>万|千)?(?P<approx>多|余|来)?(?:\s?(?P<unit>元|块钱|块|圆|RMB|CNY|rmb))?"
+    rf"(?P<num>{_ARABIC})(?:(?P<mul>万|千)(?P<approx>多|余|来)?(?:\s?(?P<unit>{_UNIT}))?"
+    rf"|(?P<approx2>多|余|来)?\s?(?P<unit2>{_UNIT}))"
 )
-_CURRENCY_BEFORE = re.compile(r"(?:[¥￥]|RMB|CNY|rmb|人民币)\s?$")
+_AMOUNT_CURRENCY = re.compile(
+    rf"(?:¥|￥|RMB|CNY|rmb|人民币)\s?(?P<num>[0-9]+(?:,[0-9]{{3}})*(?:\.[0-9]+)?)(?![0-9])"
+    rf"(?P<mul>万|千)?(?P<approx>多|余|来)?(?:\s?(?P<unit>{_UNIT}))?"
+)
 _AMOUNT_CN = re.compile(rf"(?P<num>[{_CN_NUMERAL}]+)(?P<approx>多|余|来)?(?P<unit>元|块钱|块|圆)?")
 # Money words after which a bare number is an amount in yuan: "押金299", "扣了99".
 _AMOUNT_CUE = re.compile(
@@ -201,18 +205,26 @@ def _amounts(folded: str, today: dt.date) -> Iterator[_Candidate]:
     yield from _chinese_amounts(folded)
     for m in _AMOUNT_CUE.finditer(folded):
         if not _not_money_after(folded, m.end()):
-            yield _candidate("amount", _dec(Decimal(m.group("num"))), m.start("num"), m.end("num"))
+            yield _Candidate("amount", _dec(Decimal(m.group("num"))), m.start("num"), m.end("num"))
 
 
 def _arabic_amounts(folded: str) -> Iterator[_Candidate]:
     for m in _AMOUNT.finditer(folded):
-        mul, unit = m.group("mul"), m.group("unit")
-        currency = _CURRENCY_BEFORE.search(folded, max(0, m.start() - 4), m.start())
-        if not unit and (not (currency or mul) or _not_money_after(folded, m.end())):
+        if m.group("mul") and not m.group("unit") and _not_money_after(folded, m.end()):
             continue
-        value = Decimal(m.group("num").replace(",", "")) * _MULTIPLIERS.get(mul or "", Decimal(1))
-        start = currency.start() if currency else m.start()
-        yield _candidate("amount", _dec(value), start, m.end(), "约" if m.group("approx") else None)
+        yield _arabic_amount(m)
+    for m in _AMOUNT_CURRENCY.finditer(folded):
+        yield _arabic_amount(m)
+
+
+def _arabic_amount(m: re.Match[str]) -> _Candidate:
+    number, mul = m.group("num").replace(",", ""), m.group("mul")
+    if mul or "." in number:
+        value = _dec(Decimal(number) * _MULTIPLIERS.get(mul or "", Decimal(1)))
+    else:
+        value = number.lstrip("0") or "0"  # a plain integer needs no Decimal round trip
+    approx = m.group("approx") or m.groupdict().get("approx2")
+    return _Candidate("amount", value, m.start(), m.end(), "约" if approx else None)
 
 
 def _chinese_amounts(folded: str) -> Iterator[_Candidate]:
@@ -224,7 +236,7 @@ def _chinese_amounts(folded: str) -> Iterator[_Candidate]:
         bare_ok = ("万" in numeral or "亿" in numeral) and approx != "来" and not _not_money_after(folded, m.end())
         value = _cn_int(numeral)
         if value and (unit or bare_ok):
-            yield _candidate("amount", str(value), m.start(), m.end(), "约" if approx else None)
+            yield _Candidate("amount", str(value), m.start(), m.end(), "约" if approx else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,15 +245,13 @@ def _chinese_amounts(folded: str) -> Iterator[_Candidate]:
 
 _CN_DECIMAL = "零〇一二两三四五六七八九十点"
 _RATE_PERCENT = re.compile(
-    r"(?P<num>[0-9](?<![0-9.].)[0-9]*(?:\.[0-9]+)?)\s?(?P<sign>%|‰)"
+    r"(?P<num>[0-9](?<![0-9.].)[0-9]*+(?:\.[0-9]++)?+)\s?(?P<sign>%|‰)"
     rf"(?:\s?(?:\+|加)\s?(?P<fee>{_NUM})\s?(?:元|块)?(?:\s?(?:/|每)\s?笔)?)?"
 )
 _RATE_FRACTION = re.compile(rf"(?P<base>百|千|万)分之\s?(?P<num>{_NUM}|[{_CN_DECIMAL}]+)")
 _RATE_POINTS = re.compile(rf"(?<![0-9.])(?P<num>{_NUM}|[{_CN_DECIMAL}]+)\s?个(?:百分)?点(?!钟|半)")
-_PER_TXN = re.compile(
-    rf"(?<![0-9.])(?P<num>{_NUM})\s?(?:元|块)\s?(?:/|每)\s?笔"
-    rf"|(?:每笔|单笔)(?:加收|另收|收取|收|加|扣)?\s?(?P<num2>{_NUM})\s?(?:元|块)"
-)
+_PER_TXN = re.compile(r"(?P<num>[0-9](?<![0-9.].)[0-9]*+(?:\.[0-9]++)?+)\s?(?:元|块)\s?(?:/|每)\s?笔")
+_PER_TXN_BEFORE = re.compile(rf"(?:每笔|单笔)(?:加收|另收|收取|收|加|扣)?\s?(?P<num>{_NUM})\s?(?:元|块)")
 # "费率0.38": a bare number shortly after a rate word is a percentage. The window stops at the end
 # of the clause, so "费率不变，扣了26" does not make 26 a rate.
 _RATE_CUE = re.compile(r"费率|扣率|点位|手续费率")
@@ -260,16 +270,16 @@ def _rates(folded: str, today: dt.date) -> Iterator[_Candidate]:
             number = _number(m.group("num"))
             if number is not None:
                 value = number.scaleb(_FRACTION_SCALE[m.group("base")])
-                yield _candidate("rate", _dec(value), m.start(), m.end())
-    if "点" in folded:
+                yield _Candidate("rate", _dec(value), m.start(), m.end())
+    if "个点" in folded or "百分点" in folded:
         for m in _RATE_POINTS.finditer(folded):
             number = _number(m.group("num"))
             if number:
-                yield _candidate("rate", _dec(number), m.start(), m.end())
+                yield _Candidate("rate", _dec(number), m.start(), m.end())
     if "笔" in folded:
-        for m in _PER_TXN.finditer(folded):
-            value = Decimal(m.group("num") or m.group("num2"))
-            yield _candidate("per_txn_fee", _dec(value), m.start(), m.end())
+        for pattern in (_PER_TXN, _PER_TXN_BEFORE):
+            for m in pattern.finditer(folded):
+                yield _Candidate("per_txn_fee", _dec(Decimal(m.group("num"))), m.start(), m.end())
     yield from _rates_after_cue(folded)
 
 
@@ -278,9 +288,9 @@ def _percent_rates(folded: str) -> Iterator[_Candidate]:
         value = Decimal(m.group("num"))
         value = value.scaleb(-1) if m.group("sign") == "‰" else value
         fee = m.group("fee")
-        yield _candidate("rate", _dec(value), m.start(), m.end("sign"), f"+{fee}元/笔" if fee else None)
+        yield _Candidate("rate", _dec(value), m.start(), m.end("sign"), f"+{fee}元/笔" if fee else None)
         if fee:
-            yield _candidate("per_txn_fee", _dec(Decimal(fee)), m.start("fee"), m.end())
+            yield _Candidate("per_txn_fee", _dec(Decimal(fee)), m.start("fee"), m.end())
 
 
 def _rates_after_cue(folded: str) -> Iterator[_Candidate]:
@@ -291,7 +301,7 @@ def _rates_after_cue(folded: str) -> Iterator[_Candidate]:
         for m in _BARE_NUMBER.finditer(folded, cue.end(), stop):
             value = Decimal(m.group("num"))
             if 0 < value < 10:
-                yield _candidate("rate", _dec(value), m.start(), m.end())
+                yield _Candidate("rate", _dec(value), m.start(), m.end())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,15 +322,17 @@ _DATE_NUMERIC = re.compile(
 )
 _DATE_MONTH_DAY = re.compile(r"(?P<m>[0-9](?<![0-9.].)[0-9]?)[./](?P<d>[0-9]{1,2})\s?(?:号|日)")
 _DATE_DOUBLE = re.compile(r"双\s?(?P<which>十一|十二|11|12)(?![0-9])")
+# "三天前" is found by its unit and 前 first: every alternative opens with a literal, a fast scan.
+_AGO_HINT = re.compile(r"天前|日前|周前|期前|拜前|月前|年前|之前|以前")
 _DATE_AGO = re.compile(
-    r"(?<![0-9])(?P<n>[0-9]{1,3}|[一二两三四五六七八九十半几]{1,3})\s?"
+    r"(?P<n>[0-9一二两三四五六七八九十半几](?<![0-9].)[0-9一二两三四五六七八九十]{0,2}+)\s?"
     r"(?:(?P<day>天|日)|(?P<week>个?(?:星期|礼拜)|周)|(?P<month>个月)|(?P<year>年))\s?(?:之|以)?前"
 )
+# Every alternative opens with a literal character, which lets the regex engine skip ahead.
 _DATE_RELATIVE = re.compile(
-    r"大前天|前天|昨天|昨日|今天|今日|前几天|前些天|前两天|这几天|上上个?月|上个?月|本月|这个月"
-    r"|(?P<week>上上|上|本|这)(?:周|星期|礼拜|个星期|个礼拜)(?P<weekday>[一二三四五六日天1-7])?"
-    r"|去年|前年|今年"
+    r"大前天|前天|昨天|昨日|今天|今日|前几天|前些天|前两天|这几天|上上个?月|上个?月|本月|这个月|去年|前年|今年"
 )
+_DATE_WEEK = re.compile(r"(?P<week>上上|上|本|这)个?(?:周|星期|礼拜)(?P<weekday>[一二三四五六日天1-7])?")
 _WEEKDAYS = {ch: i for i, ch in enumerate("一二三四五六日")} | {"天": 6} | {str(i + 1): i for i in range(7)}
 _RELATIVE_DAYS = {"大前天": (-3, "日"), "前天": (-2, "日"), "昨天": (-1, "日"), "昨日": (-1, "日")}
 _RELATIVE_DAYS |= {"今天": (0, "日"), "今日": (0, "日"), "前两天": (-2, "约")}
@@ -366,10 +378,10 @@ def _dates(folded: str, today: dt.date) -> Iterator[_Candidate]:
     if "年" in folded:
         for m in _DATE_YEAR.finditer(folded):
             if 1900 <= int(m.group("y")) <= 2099:
-                yield _candidate("date", f"{m.group('y')}-01-01", m.start(), m.end(), "年")
+                yield _Candidate("date", f"{m.group('y')}-01-01", m.start(), m.end(), "年")
     yield from _dates_numeric(folded, today)
     yield from _dates_relative(folded, today)
-    if "前" in folded:
+    if _AGO_HINT.search(folded):
         yield from _dates_ago(folded, today)
 
 
@@ -384,7 +396,7 @@ def _dates_cn(folded: str, today: dt.date) -> Iterator[_Candidate]:
         date, note = _resolve(year, month, day, today)
         if date:
             start = prefix.start() if prefix else m.start()
-            yield _candidate("date", date.isoformat(), start, m.end(), note)
+            yield _Candidate("date", date.isoformat(), start, m.end(), note)
 
 
 def _resolve(year: int | None, month: int, day: int | None, today: dt.date) -> tuple[dt.date | None, str]:
@@ -404,11 +416,11 @@ def _dates_numeric(folded: str, today: dt.date) -> Iterator[_Candidate]:
     for m in _DATE_NUMERIC.finditer(folded):
         date, note = _resolve(int(m.group("y")), int(m.group("m")), int(m.group("d")), today)
         if date and 1900 <= date.year <= 2099:
-            yield _candidate("date", date.isoformat(), m.start(), m.end(), note)
+            yield _Candidate("date", date.isoformat(), m.start(), m.end(), note)
     for m in _DATE_MONTH_DAY.finditer(folded):
         date = _latest(int(m.group("m")), int(m.group("d")), today)
         if date:
-            yield _candidate("date", date.isoformat(), m.start(), m.end(), "日")
+            yield _Candidate("date", date.isoformat(), m.start(), m.end(), "日")
     if "双" in folded:
         for m in _DATE_DOUBLE.finditer(folded):
             yield from _double_day(folded, m, today)
@@ -423,7 +435,7 @@ def _double_day(folded: str, m: re.Match[str], today: dt.date) -> Iterator[_Cand
     else:
         date, relative = _latest(month, month, today), ""
     if date:
-        yield _candidate("date", date.isoformat(), m.start() - len(relative), m.end(), "日")
+        yield _Candidate("date", date.isoformat(), m.start() - len(relative), m.end(), "日")
 
 
 def _dates_relative(folded: str, today: dt.date) -> Iterator[_Candidate]:
@@ -434,13 +446,14 @@ def _dates_relative(folded: str, today: dt.date) -> Iterator[_Candidate]:
             date = today + dt.timedelta(days=offset)
         elif word in _RELATIVE_MONTHS:
             date, note = _month_start(today, _RELATIVE_MONTHS[word]), "月"
-        elif m.group("week"):
-            monday = today - dt.timedelta(days=today.weekday() + 7 * _WEEK_OFFSETS[m.group("week")])
-            weekday = m.group("weekday")
-            date, note = (monday + dt.timedelta(days=_WEEKDAYS[weekday]), "日") if weekday else (monday, "周")
         else:
             date, note = dt.date(today.year - _RELATIVE_YEAR[word], 1, 1), "年"
-        yield _candidate("date", date.isoformat(), m.start(), m.end(), note)
+        yield _Candidate("date", date.isoformat(), m.start(), m.end(), note)
+    for m in _DATE_WEEK.finditer(folded):
+        monday = today - dt.timedelta(days=today.weekday() + 7 * _WEEK_OFFSETS[m.group("week")])
+        weekday = m.group("weekday")
+        date, note = (monday + dt.timedelta(days=_WEEKDAYS[weekday]), "日") if weekday else (monday, "周")
+        yield _Candidate("date", date.isoformat(), m.start(), m.end(), note)
 
 
 def _dates_ago(folded: str, today: dt.date) -> Iterator[_Candidate]:
@@ -459,7 +472,7 @@ def _dates_ago(folded: str, today: dt.date) -> Iterator[_Candidate]:
             date, note = dt.date(today.year - n, 1, 1), "年"
         if count == "半":
             date = today - dt.timedelta(days=15 if m.group("month") else 182)
-        yield _candidate("date", date.isoformat(), m.start(), m.end(), "约" if count in _VAGUE_COUNTS else note)
+        yield _Candidate("date", date.isoformat(), m.start(), m.end(), "约" if count in _VAGUE_COUNTS else note)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,7 +482,7 @@ def _dates_ago(folded: str, today: dt.date) -> Iterator[_Candidate]:
 _POS = "[Pp][Oo][Ss]"
 _DEVICE_TYPE = re.compile(
     rf"拉卡拉考拉超收|考拉超收|智能\s?{_POS}|电签版?(?:\s?{_POS})?|大\s?{_POS}|传统\s?{_POS}|手机\s?{_POS}"
-    rf"|蓝牙\s?{_POS}|[Mm]{_POS}|云音箱|扫码盒子"
+    rf"|蓝牙\s?{_POS}|M{_POS}|m{_POS}|云音箱|扫码盒子"
 )
 _DEVICE_CODE = re.compile(
     r"(?P<code>[A-Za-z](?<![A-Za-z0-9].)(?:[A-Za-z]{1,3}-)?[A-Za-z]?[0-9]{1,4}[A-Za-z]?(?:\s?(?:Pro|Plus|Max))?)"
@@ -485,7 +498,7 @@ _DEVICE_CONTEXT = re.compile(rf"\s?(?:型|款|版|{_POS}|机|终端|设备|刷�
 _MODEL_CUE = re.compile(r"(?:型号|机型)[:是为\s]{0,3}$")
 
 _SERIAL = re.compile(
-    r"(?:[Ss](?<![A-Za-z].)/?[Nn]|序列号|机身号|机身编号|机身码|机器编号|机器号|设备编号|设备号|机具号|机具编号)码?"
+    r"(?:S(?<![A-Za-z].)/?[Nn]|s(?<![A-Za-z].)/?[Nn]|序列号|机身号|机身编号|机身码|机器编号|机器号|设备编号|设备号|机具号|机具编号)码?"
     r"[\s:是为]{0,3}(?P<v>(?=[A-Za-z0-9-]{0,31}[0-9])[A-Za-z0-9][A-Za-z0-9-]{5,31})(?![A-Za-z0-9])"
 )
 _LABEL_GAP = r"[^0-9A-Za-z\n,，。;；]{0,6}?"
@@ -496,19 +509,22 @@ _TRANSACTION = re.compile(
     r"(?P<label>检索参考号|参考号|交易流水号|流水号|凭证号|交易单号|订单号|订单编号|交易号|批次号)"
     rf"{_LABEL_GAP}(?P<v>(?=[A-Za-z0-9]{{0,39}}[0-9])[A-Za-z0-9]{{4,40}})(?![A-Za-z0-9])"
 )
-_HOTLINE = re.compile(r"(?:[48]00[ \-]?[0-9]{3}[ \-]?[0-9]{4}|95[0-9]{3}|123[0-9]{2}|100(?:86|10|00))(?![0-9])")
+_HOTLINE = re.compile(
+    r"(?:400[ \-]?[0-9]{3}[ \-]?[0-9]{4}|800[ \-]?[0-9]{3}[ \-]?[0-9]{4}|95[0-9]{3}|123[0-9]{2}|100(?:86|10|00))"
+    r"(?![0-9])"
+)
 _NOT_HOTLINE_AFTER = re.compile(r"\s?(?:[元块万千%‰个笔台天年月日号次人]|\.[0-9])")
 
 
 def _devices(folded: str, today: dt.date) -> Iterator[_Candidate]:
     for m in _DEVICE_TYPE.finditer(folded):
         value = re.sub(r"\s", "", m.group()).upper()
-        yield _candidate("device_model", value, m.start(), m.end())
+        yield _Candidate("device_model", value, m.start(), m.end())
     for m in _DEVICE_CODE.finditer(folded):
         code = re.sub(r"\s", "", m.group("code")).upper()
         if code in _NOT_MODELS or not _is_device_code(folded, code, m.start(), m.end()):
             continue
-        yield _candidate("device_model", code, m.start(), m.end())
+        yield _Candidate("device_model", code, m.start(), m.end())
 
 
 def _is_device_code(folded: str, code: str, start: int, end: int) -> bool:
@@ -519,32 +535,35 @@ def _is_device_code(folded: str, code: str, start: int, end: int) -> bool:
 
 def _labelled_numbers(folded: str, today: dt.date) -> Iterator[_Candidate]:
     for m in _SERIAL.finditer(folded):
-        yield _candidate("serial_number", m.group("v").upper(), m.start("v"), m.end("v"))
+        yield _Candidate("serial_number", m.group("v").upper(), m.start("v"), m.end("v"))
     for m in _MERCHANT.finditer(folded):
-        yield _candidate("merchant_number", m.group("v"), m.start("v"), m.end("v"))
+        yield _Candidate("merchant_number", m.group("v"), m.start("v"), m.end("v"))
     for m in _MERCHANT_BARE.finditer(folded):
-        yield _candidate("merchant_number", m.group(), m.start(), m.end(), "推断")
+        yield _Candidate("merchant_number", m.group(), m.start(), m.end(), "推断")
     for m in _TERMINAL.finditer(folded):
-        yield _candidate("terminal_number", m.group("v").upper(), m.start("v"), m.end("v"))
+        yield _Candidate("terminal_number", m.group("v").upper(), m.start("v"), m.end("v"))
     for m in _TRANSACTION.finditer(folded):
-        yield _candidate("transaction_ref", m.group("v"), m.start("v"), m.end("v"), m.group("label"))
+        yield _Candidate("transaction_ref", m.group("v"), m.start("v"), m.end("v"), m.group("label"))
     for m in _HOTLINE.finditer(folded):
         if m.start() > 0 and folded[m.start() - 1] in "0123456789.":
             continue
         if m.end() - m.start() > 5 or not _NOT_HOTLINE_AFTER.match(folded, m.end()):
-            yield _candidate("hotline", re.sub(r"[ \-]", "", m.group()), m.start(), m.end())
+            yield _Candidate("hotline", re.sub(r"[ \-]", "", m.group()), m.start(), m.end())
+
+
+_NOT_ID_CHAR = re.compile(r"[^0-9Xx]")
 
 
 def _personal_numbers(folded: str, today: dt.date) -> Iterator[_Candidate]:
     for span in find_personal_data(folded, names=False):
-        digits = "".join(ch for ch in span.text if ch.isdigit() or ch in "Xx").upper()
+        digits = _NOT_ID_CHAR.sub("", span.text).upper()
         if span.kind == "mobile":
-            yield _candidate("phone", digits[-11:], span.start, span.end, "手机")
+            yield _Candidate("phone", digits[-11:], span.start, span.end, "手机")
         elif span.kind == "landline":
             area = 3 if digits[:2] in ("01", "02") else 4
-            yield _candidate("phone", f"{digits[:area]}-{digits[area:]}", span.start, span.end, "固话")
+            yield _Candidate("phone", f"{digits[:area]}-{digits[area:]}", span.start, span.end, "固话")
         else:
-            yield _candidate(span.kind, digits, span.start, span.end)
+            yield _Candidate(span.kind, digits, span.start, span.end)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -561,11 +580,17 @@ _EXTRACTORS: tuple[Callable[[str, dt.date], Iterator[_Candidate]], ...] = (
 )
 
 
-def _without_overlaps(candidates: list[_Candidate]) -> list[_Candidate]:
-    candidates.sort(key=lambda c: (c.rank, c.start - c.end, c.start))
+def _overlap_order(c: _Candidate) -> tuple[int, int, int]:
+    return _RANK[c.kind], c.start - c.end, c.start
+
+
+def _without_overlaps(candidates: list[_Candidate], length: int) -> list[_Candidate]:
+    candidates.sort(key=_overlap_order)
+    claimed = bytearray(length)
     kept: list[_Candidate] = []
     for c in candidates:
-        if all(c.end <= k.start or c.start >= k.end for k in kept):
+        if claimed.find(1, c.start, c.end) == -1:
+            claimed[c.start : c.end] = b"\x01" * (c.end - c.start)
             kept.append(c)
     return kept
 
@@ -589,6 +614,6 @@ def extract_facts(text: str, *, today: dt.date) -> Facts:
     folded = normalize(text)
     candidates = [c for extractor in _EXTRACTORS for c in extractor(folded, today)]
     grouped: dict[str, list[Fact]] = {kind: [] for kind in KINDS}
-    for c in sorted(_without_overlaps(candidates), key=lambda c: c.start):
+    for c in sorted(_without_overlaps(candidates, len(text)), key=lambda c: c.start):
         grouped[c.kind].append(Fact(c.kind, c.value, text[c.start : c.end], c.start, c.end, c.note))
     return Facts(**{kind: tuple(facts) for kind, facts in grouped.items()})

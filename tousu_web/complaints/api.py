@@ -1,5 +1,382 @@
-"""The JSON API, typed and documented with OpenAPI at /api/v1/openapi.json."""
+"""The JSON API (/api/v1), typed and documented with OpenAPI at /api/v1/openapi.json.
 
-from ninja import NinjaAPI
+Anonymous callers (the portal, a complainant's own script) may submit and read
+with the access code; integrations (hotline, CRM, app) use a Bearer token with
+scopes. Every error is ``{"error": {"code": ..., "message": ...}}`` with a 4xx.
+"""
 
-api = NinjaAPI(title="tousu 投诉 API", version="1.0.0", urls_namespace="api")
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest
+from ninja import File, NinjaAPI, Schema, Status
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.files import UploadedFile
+from ninja.renderers import JSONRenderer
+from pydantic import Field
+
+from tousu import knowledge
+from tousu.errors import InputError
+from tousu.triage import triage as triage_text
+
+from . import evidence, services
+from .models import Complaint, ComplaintEvent, IdempotencyRecord, IntegrationToken
+from .services import ServiceError
+
+KB = knowledge.default()
+
+
+class ChineseJSONRenderer(JSONRenderer):
+    json_dumps_params = {"ensure_ascii": False}
+
+
+api = NinjaAPI(
+    title="tousu 投诉 API",
+    version="1.0.0",
+    description="POS 机投诉受理、分诊与进度查询接口。错误统一返回 {error: {code, message}}。",
+    urls_namespace="api",
+    renderer=ChineseJSONRenderer(),
+)
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(request, status: int, code: str, message: str):
+    return api.create_response(request, {"error": {"code": code, "message": message}}, status=status)
+
+
+@api.exception_handler(ApiError)
+def _api_error(request, exc: ApiError):
+    return _error(request, exc.status, exc.code, exc.message)
+
+
+@api.exception_handler(ServiceError)
+def _service_error(request, exc: ServiceError):
+    return _error(request, exc.status, exc.code, exc.message)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, exc: ValidationError):
+    fields = sorted({".".join(str(p) for p in e.get("loc", ())[2:]) or "请求体" for e in exc.errors})
+    return _error(request, 422, "validation_failed", f"请求内容不符合要求：{', '.join(fields)}")
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return _error(request, 404, "not_found", "找不到该投诉，或受理编号与查询码不匹配")
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthorized(request, exc):
+    return _error(request, 401, "unauthorized", "令牌无效或已停用")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    if exc.status_code == 400:
+        return _error(
+            request, 400, "body_unparsable", "请求体无法解析，请发送 JSON（或上传文件时用 multipart/form-data）"
+        )
+    return _error(request, exc.status_code, "bad_request", str(exc))
+
+
+# ---------------------------------------------------------------------------- auth and limits
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _integration(request: HttpRequest) -> IntegrationToken | None:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthorized", "Authorization 头应为 Bearer <令牌>")
+    found = IntegrationToken.objects.filter(token_hash=hash_token(token.strip()), active=True).first()
+    if found is None:
+        raise ApiError(401, "unauthorized", "令牌无效或已停用")
+    return found
+
+
+def _require_scope(integration: IntegrationToken, scope: str) -> None:
+    if scope not in integration.scopes:
+        raise ApiError(403, "forbidden", f"该令牌没有 {scope} 权限")
+
+
+def client_address(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def check_rate(request: HttpRequest, bucket: str, limit: int, window: int = 3600) -> None:
+    """Fixed-window count per client address; over the limit is a 429."""
+    key = f"rate:{bucket}:{client_address(request)}"
+    cache.add(key, 0, window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, window)
+        count = 1
+    if count > limit:
+        raise ApiError(429, "rate_limited", "提交过于频繁，请稍后再试")
+
+
+# ---------------------------------------------------------------------------- schemas
+
+
+class ComplaintIn(Schema):
+    text: str = Field(..., description="投诉内容（简体或繁体中文）", max_length=20000)
+    complainant_type: str = Field("unknown", pattern="^(consumer|merchant|unknown)$", description="个人消费者/商户")
+    brand: str = Field("", max_length=50)
+    device_model: str = Field("", max_length=50)
+    merchant_number: str = Field("", max_length=30)
+    terminal_number: str = Field("", max_length=30)
+    contact_name: str = Field("", max_length=50)
+    contact_phone: str = Field("", max_length=30)
+    contact_email: str = Field("", max_length=254)
+
+
+class PreviewIn(Schema):
+    text: str = Field(..., max_length=20000)
+    complainant_type: str = Field("unknown", pattern="^(consumer|merchant|unknown)$")
+
+
+class DeadlineOut(Schema):
+    name: str
+    due: str
+    certainty: str
+    provisional: bool
+    warning: str | None = None
+
+
+class StepOut(Schema):
+    level: str
+    id: str
+    name: str
+    contact: str | None = None
+    certainty: str | None = None
+    note: str | None = None
+
+
+class TriageOut(Schema):
+    category: str
+    category_name: str
+    confidence: float
+    needs_review: bool
+    department: str
+    departments: list[str]
+    department_names: list[str]
+    reasons: list[str]
+    evidence: list[str]
+    self_help: list[str]
+    deadline: DeadlineOut
+    next_steps: list[StepOut]
+
+
+class ComplaintCreated(TriageOut):
+    tracking_number: str
+    access_code: str = Field(..., description="查询码：只在此时返回一次，请妥善保存")
+
+
+class EventOut(Schema):
+    kind: str
+    kind_name: str
+    actor: str
+    body: str
+    at: str
+
+
+class ComplaintStatus(Schema):
+    tracking_number: str
+    status: str
+    status_name: str
+    category: str
+    category_name: str
+    department: str
+    department_name: str
+    statutory_due: str
+    deadline_provisional: bool
+    received_at: str
+    timeline: list[EventOut]
+    next_steps: list[StepOut]
+
+
+class MessageIn(Schema):
+    body: str = Field(..., min_length=1, max_length=5000)
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+
+
+# ---------------------------------------------------------------------------- views
+
+
+def _triage_payload(verdict: dict) -> dict:
+    return {
+        **{k: verdict[k] for k in ("category", "category_name", "confidence", "needs_review", "department")},
+        **{k: verdict[k] for k in ("departments", "department_names", "reasons", "evidence", "self_help")},
+        "deadline": verdict["deadline"],
+        "next_steps": verdict["escalation"],
+    }
+
+
+@api.post("/triage", response={200: TriageOut, **ERRORS}, summary="预判：不保存，返回处理部门、材料与期限")
+def preview(request, payload: PreviewIn):
+    check_rate(request, "preview", settings.TOUSU_SUBMIT_RATE * 20)
+    try:
+        verdict = triage_text(payload.text, complainant=payload.complainant_type)
+    except InputError as e:
+        raise ApiError(400, e.code, e.message) from None
+    return _triage_payload(verdict.to_dict())
+
+
+def _request_hash(payload: ComplaintIn) -> str:
+    return hashlib.sha256(json.dumps(payload.dict(), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@api.post("/complaints", response={201: ComplaintCreated, **ERRORS}, summary="提交投诉")
+def create_complaint(request, payload: ComplaintIn):
+    """Submit a complaint. A retry with the same ``Idempotency-Key`` header returns the first result."""
+    integration = _integration(request)
+    if integration is not None:
+        _require_scope(integration, "complaints:write")
+    else:
+        check_rate(request, "submit", settings.TOUSU_SUBMIT_RATE)
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 200:
+        raise ApiError(400, "idempotency_key_too_long", "Idempotency-Key 不能超过 200 个字符")
+    scope = integration.name if integration else "anonymous"
+    digest = _request_hash(payload)
+    if key:
+        replay = _replay(scope, key, digest)
+        if replay is not None:
+            return Status(201, replay)
+    try:
+        with transaction.atomic():
+            complaint, code = services.submit(
+                payload.text,
+                complainant_type=payload.complainant_type,
+                contact_name=payload.contact_name,
+                contact_phone=payload.contact_phone,
+                contact_email=payload.contact_email,
+                brand=payload.brand,
+                device_model=payload.device_model,
+                merchant_number=payload.merchant_number,
+                terminal_number=payload.terminal_number,
+                intake="api" if integration else "portal",
+            )
+            body = {
+                "tracking_number": complaint.tracking_number,
+                "access_code": code,
+                **_triage_payload(complaint.verdict),
+            }
+            body["department"] = complaint.department
+            if key:
+                IdempotencyRecord.objects.create(
+                    key=key, scope=scope, request_hash=digest, complaint=complaint, response=body
+                )
+    except IntegrityError:
+        # A concurrent request with the same key won the race; its complaint is the only one.
+        replay = _replay(scope, key, digest) if key else None
+        if replay is None:
+            raise
+        return Status(201, replay)
+    return Status(201, body)
+
+
+def _replay(scope: str, key: str, digest: str) -> dict | None:
+    record = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+    if record is None:
+        return None
+    if record.request_hash != digest:
+        raise ApiError(409, "idempotency_key_reused", "该 Idempotency-Key 已用于另一份不同的投诉")
+    return record.response
+
+
+def _complaint_for(request, tracking_number: str) -> Complaint:
+    """The complaint, if the caller holds its access code or a token with read scope; 404 otherwise."""
+    complaint = Complaint.objects.filter(tracking_number=tracking_number).first()
+    integration = _integration(request)
+    if integration is not None:
+        _require_scope(integration, "complaints:read")
+        if complaint is not None:
+            return complaint
+        raise Http404
+    check_rate(request, "lookup", settings.TOUSU_SUBMIT_RATE * 10)
+    code = request.headers.get("X-Access-Code") or request.GET.get("code", "")
+    if complaint is None or not services.check_access_code(complaint, code):
+        raise Http404
+    return complaint
+
+
+def status_payload(complaint: Complaint) -> dict:
+    events = complaint.events.filter(public=True).order_by("created_at", "id")
+    return {
+        "tracking_number": complaint.tracking_number,
+        "status": complaint.status,
+        "status_name": complaint.get_status_display(),
+        "category": complaint.category,
+        "category_name": KB.categories[complaint.category].name,
+        "department": complaint.department,
+        "department_name": KB.department_name(complaint.department),
+        "statutory_due": complaint.statutory_due.isoformat(),
+        "deadline_provisional": complaint.deadline_provisional,
+        "received_at": complaint.received_at.isoformat(),
+        "timeline": [
+            {
+                "kind": e.kind,
+                "kind_name": ComplaintEvent.Kind(e.kind).label,
+                "actor": e.actor_label if e.actor_id is None else "客服人员",
+                "body": e.body,
+                "at": e.created_at.isoformat(),
+            }
+            for e in events
+        ],
+        "next_steps": complaint.verdict.get("escalation", []),
+    }
+
+
+@api.get("/complaints/{tracking_number}", response={200: ComplaintStatus, **ERRORS}, summary="查询投诉进度")
+def read_complaint(request, tracking_number: str):
+    """Needs the access code (``X-Access-Code`` header or ``?code=``) or a token with complaints:read."""
+    return status_payload(_complaint_for(request, tracking_number))
+
+
+@api.post("/complaints/{tracking_number}/replies", response={201: ComplaintStatus, **ERRORS}, summary="投诉人留言")
+def post_reply(request, tracking_number: str, payload: MessageIn):
+    complaint = _complaint_for(request, tracking_number)
+    services.complainant_reply(complaint.pk, payload.body)
+    complaint.refresh_from_db()
+    return Status(201, status_payload(complaint))
+
+
+@api.post(
+    "/complaints/{tracking_number}/evidence",
+    response={201: ComplaintStatus, **ERRORS},
+    summary="上传证据（图片或 PDF，每件投诉最多 10 个、每个不超过 10 MB）",
+)
+def post_evidence(request, tracking_number: str, files: list[UploadedFile] = File(...)):
+    complaint = _complaint_for(request, tracking_number)
+    evidence.add_evidence(complaint, files, "投诉人")
+    return Status(201, status_payload(complaint))

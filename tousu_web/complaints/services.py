@@ -85,7 +85,7 @@ def actor_label(user) -> str:
     return user.get_full_name() or user.username
 
 
-def _event(complaint, kind, *, user=None, label=None, public=False, body="", **data) -> ComplaintEvent:
+def record_event(complaint, kind, *, user=None, label=None, public=False, body="", **data) -> ComplaintEvent:
     event = ComplaintEvent.objects.create(
         complaint=complaint,
         kind=kind,
@@ -229,8 +229,8 @@ def submit(
 
 
 def _record_intake(complaint: Complaint, verdict) -> None:
-    _event(complaint, Kind.SUBMITTED, label=COMPLAINANT, public=True, body="投诉已受理", intake=complaint.intake)
-    _event(
+    record_event(complaint, Kind.SUBMITTED, label=COMPLAINANT, public=True, body="投诉已受理", intake=complaint.intake)
+    record_event(
         complaint,
         Kind.CLASSIFIED,
         body="；".join(verdict.reasons),
@@ -243,7 +243,7 @@ def _record_intake(complaint: Complaint, verdict) -> None:
         ComplaintShare.objects.create(
             complaint=complaint, department=department, reason="第三方渠道办理，渠道管理部协办"
         )
-        _event(complaint, Kind.SHARED, body=f"增加协办：{KB.department_name(department)}", department=department)
+        record_event(complaint, Kind.SHARED, body=f"增加协办：{KB.department_name(department)}", department=department)
     _link_repeat(complaint)
     _auto_assign(complaint)
     notify_complainant(complaint, f"您的投诉已受理，受理编号 {complaint.tracking_number}。")
@@ -263,7 +263,7 @@ def _link_repeat(complaint: Complaint) -> None:
         return
     complaint.repeat_of = earlier
     complaint.save(update_fields=["repeat_of"])
-    _event(
+    record_event(
         complaint,
         Kind.REPEAT_LINKED,
         body=f"同一商户号、终端号或手机号的投诉 {earlier.tracking_number} 未结或近期办结，标记为重复投诉",
@@ -291,7 +291,7 @@ def _auto_assign(complaint: Complaint) -> None:
     complaint.assignee = user
     complaint.status = Status.ASSIGNED
     complaint.save(update_fields=["assignee", "status"])
-    _event(complaint, Kind.ASSIGNED, body=f"自动分派给 {actor_label(user)}（在岗且待办最少）", assignee=user.pk)
+    record_event(complaint, Kind.ASSIGNED, body=f"自动分派给 {actor_label(user)}（在岗且待办最少）", assignee=user.pk)
 
 
 # ---------------------------------------------------------------------------- staff actions
@@ -308,7 +308,7 @@ def assign(complaint_id: int, user, assignee, *, version: int | None = None) -> 
     if complaint.status == Status.NEW:
         complaint.status = Status.ASSIGNED
     _save(complaint, "assignee", "status")
-    _event(complaint, Kind.ASSIGNED, user=user, body=f"分派给 {actor_label(assignee)}", assignee=assignee.pk)
+    record_event(complaint, Kind.ASSIGNED, user=user, body=f"分派给 {actor_label(assignee)}", assignee=assignee.pk)
     return complaint
 
 
@@ -323,7 +323,7 @@ def transfer(complaint_id: int, user, department: str, reason: str, *, version: 
     old = complaint.department
     complaint.department, complaint.assignee, complaint.status = department, None, Status.NEW
     _save(complaint, "department", "assignee", "status")
-    _event(
+    record_event(
         complaint,
         Kind.TRANSFERRED,
         user=user,
@@ -344,7 +344,7 @@ def share(complaint_id: int, user, department: str, reason: str = "") -> Complai
         raise ServiceError("already_shared", "该部门已在处理此投诉")
     shared = ComplaintShare.objects.create(complaint=complaint, department=department, reason=reason)
     _save(complaint)
-    _event(complaint, Kind.SHARED, user=user, body=f"增加协办：{KB.department_name(department)}。{reason}")
+    record_event(complaint, Kind.SHARED, user=user, body=f"增加协办：{KB.department_name(department)}。{reason}")
     return shared
 
 
@@ -353,7 +353,7 @@ def add_note(complaint_id: int, user, body: str) -> ComplaintEvent:
     complaint = _lock(complaint_id, None)
     if not body.strip():
         raise ServiceError("body_required", "备注内容不能为空")
-    return _event(complaint, Kind.NOTE, user=user, body=body.strip())
+    return record_event(complaint, Kind.NOTE, user=user, body=body.strip())
 
 
 def _first_response(complaint: Complaint, now: dt.datetime) -> list[str]:
@@ -375,7 +375,7 @@ def reply(complaint_id: int, user, body: str, *, version: int | None = None) -> 
         complaint.status = Status.IN_PROGRESS
         fields.append("status")
     _save(complaint, *fields)
-    event = _event(complaint, Kind.REPLY, user=user, public=True, body=mask(body.strip()))
+    event = record_event(complaint, Kind.REPLY, user=user, public=True, body=mask(body.strip()))
     notify_complainant(complaint, f"您的投诉 {complaint.tracking_number} 有新的答复，请登录查看。")
     return event
 
@@ -391,7 +391,7 @@ def request_info(complaint_id: int, user, body: str, *, version: int | None = No
     fields = _first_response(complaint, now)
     complaint.status, complaint.paused_at = Status.AWAITING_COMPLAINANT, now
     _save(complaint, "status", "paused_at", *fields)
-    event = _event(complaint, Kind.INFO_REQUESTED, user=user, public=True, body=mask(body.strip()))
+    event = record_event(complaint, Kind.INFO_REQUESTED, user=user, public=True, body=mask(body.strip()))
     notify_complainant(complaint, f"您的投诉 {complaint.tracking_number} 需要补充材料，请登录查看。")
     return event
 
@@ -419,7 +419,7 @@ def complainant_reply(complaint_id: int, body: str) -> ComplaintEvent:
         complaint.status = Status.IN_PROGRESS
         fields.append("status")
     _save(complaint, *fields)
-    return _event(complaint, Kind.COMPLAINANT_REPLY, label=COMPLAINANT, public=True, body=body.strip())
+    return record_event(complaint, Kind.COMPLAINANT_REPLY, label=COMPLAINANT, public=True, body=body.strip())
 
 
 @transaction.atomic
@@ -431,7 +431,7 @@ def propose_resolution(complaint_id: int, user, body: str, *, version: int | Non
     fields = _first_response(complaint, timezone.now()) + _resume(complaint, timezone.now())
     complaint.status = Status.RESOLUTION_PROPOSED
     _save(complaint, "status", *fields)
-    event = _event(complaint, Kind.RESOLUTION_PROPOSED, user=user, public=True, body=mask(body.strip()))
+    event = record_event(complaint, Kind.RESOLUTION_PROPOSED, user=user, public=True, body=mask(body.strip()))
     notify_complainant(complaint, f"您的投诉 {complaint.tracking_number} 已有解决方案，请确认是否接受。")
     return event
 
@@ -444,10 +444,10 @@ def respond_to_resolution(complaint_id: int, accept: bool, comment: str = "") ->
     if accept:
         complaint.status, complaint.resolved_at = Status.RESOLVED, now
         _save(complaint, "status", "resolved_at")
-        return _event(complaint, Kind.RESOLUTION_ACCEPTED, label=COMPLAINANT, public=True, body=comment.strip())
+        return record_event(complaint, Kind.RESOLUTION_ACCEPTED, label=COMPLAINANT, public=True, body=comment.strip())
     complaint.status = Status.IN_PROGRESS
     _save(complaint, "status")
-    event = _event(complaint, Kind.RESOLUTION_REJECTED, label=COMPLAINANT, public=True, body=comment.strip())
+    event = record_event(complaint, Kind.RESOLUTION_REJECTED, label=COMPLAINANT, public=True, body=comment.strip())
     _notify_staff(complaint, f"投诉人不接受 {complaint.tracking_number} 的解决方案，请跟进")
     return event
 
@@ -460,7 +460,7 @@ def close(complaint_id: int, user, body: str, *, version: int | None = None) -> 
         raise ServiceError("body_required", "办结需要填写办结说明")
     complaint.status, complaint.closed_at = Status.CLOSED, timezone.now()
     _save(complaint, "status", "closed_at")
-    _event(complaint, Kind.CLOSED, user=user, public=True, body=mask(body.strip()))
+    record_event(complaint, Kind.CLOSED, user=user, public=True, body=mask(body.strip()))
     notify_complainant(complaint, f"您的投诉 {complaint.tracking_number} 已办结，欢迎对处理情况评价。")
     return complaint
 
@@ -473,7 +473,7 @@ def reopen(complaint_id: int, user, reason: str, *, version: int | None = None) 
         raise ServiceError("reason_required", "重新打开需要填写理由")
     complaint.status, complaint.closed_at, complaint.resolved_at = Status.IN_PROGRESS, None, None
     _save(complaint, "status", "closed_at", "resolved_at")
-    _event(complaint, Kind.REOPENED, user=user, public=True, body=reason.strip())
+    record_event(complaint, Kind.REOPENED, user=user, public=True, body=reason.strip())
     return complaint
 
 
@@ -485,7 +485,9 @@ def escalate(complaint_id: int, user, reason: str) -> Complaint:
     complaint.escalation_level += 1
     _save(complaint, "escalation_level")
     step = _internal_step(complaint.escalation_level)
-    _event(complaint, Kind.ESCALATED, user=user, body=f"升级至：{step}。{reason}", level=complaint.escalation_level)
+    record_event(
+        complaint, Kind.ESCALATED, user=user, body=f"升级至：{step}。{reason}", level=complaint.escalation_level
+    )
     _notify_staff(complaint, f"投诉 {complaint.tracking_number} 已升级至{step}")
     return complaint
 
@@ -521,7 +523,7 @@ def correct_category(complaint_id: int, user, category: str, reason: str = "", c
         complaint.department, complaint.assignee, complaint.status = new_department, None, Status.NEW
         fields += ["department", "assignee", "status"]
     _save(complaint, *fields)
-    _event(
+    record_event(
         complaint,
         Kind.CATEGORY_CORRECTED,
         user=user,
@@ -565,7 +567,9 @@ def request_extension(complaint_id: int, user, days: int, reason: str) -> Extens
     if complaint.extensions.filter(decision=ExtensionRequest.Decision.PENDING).exists():
         raise ServiceError("extension_pending", "已有待审批的延期申请")
     request = ExtensionRequest.objects.create(complaint=complaint, requested_by=user, reason=reason, days=days)
-    _event(complaint, Kind.EXTENSION_REQUESTED, user=user, body=f"申请延期 {days} 天：{reason}", request=request.pk)
+    record_event(
+        complaint, Kind.EXTENSION_REQUESTED, user=user, body=f"申请延期 {days} 天：{reason}", request=request.pk
+    )
     return request
 
 
@@ -588,10 +592,10 @@ def decide_extension(request_id: int, user, approve: bool, note: str = "") -> Ex
         _save(complaint, "statutory_due", "extended", "warned_at")
         due = complaint.statutory_due.astimezone(deadlines.CHINA)
         body = f"处理期限延长 {request.days} 天至 {due:%Y-%m-%d}，理由：{request.reason}"
-        _event(complaint, Kind.EXTENSION_DECIDED, user=user, public=True, body=body, approved=True)
+        record_event(complaint, Kind.EXTENSION_DECIDED, user=user, public=True, body=body, approved=True)
         notify_complainant(complaint, f"您的投诉 {complaint.tracking_number} {body}")
     else:
-        _event(complaint, Kind.EXTENSION_DECIDED, user=user, body=f"驳回延期申请。{note}", approved=False)
+        record_event(complaint, Kind.EXTENSION_DECIDED, user=user, body=f"驳回延期申请。{note}", approved=False)
     return request
 
 
@@ -603,7 +607,7 @@ def book_visit(complaint_id: int, user, scheduled_for: dt.date, address: str, te
     visit = TechnicianVisit.objects.create(
         complaint=complaint, scheduled_for=scheduled_for, address=address, technician=technician
     )
-    _event(
+    record_event(
         complaint,
         Kind.VISIT,
         user=user,
@@ -621,7 +625,9 @@ def record_visit_outcome(visit_id: int, user, outcome: str) -> TechnicianVisit:
         raise ServiceError("body_required", "请填写上门结果")
     visit.outcome = outcome.strip()
     visit.save(update_fields=["outcome"])
-    _event(visit.complaint, Kind.VISIT, user=user, public=True, body=f"上门服务结果：{visit.outcome}", visit=visit.pk)
+    record_event(
+        visit.complaint, Kind.VISIT, user=user, public=True, body=f"上门服务结果：{visit.outcome}", visit=visit.pk
+    )
     return visit
 
 
@@ -635,7 +641,7 @@ def request_partner(complaint_id: int, user, partner: Partner, body: str) -> Com
         ComplaintShare.objects.create(complaint=complaint, department="channel", reason=f"渠道方：{partner.name}")
     if partner.contact_email:
         _outbox(Outbox.Channel.EMAIL, partner.contact_email, f"请回应投诉 {complaint.tracking_number}", body, complaint)
-    return _event(
+    return record_event(
         complaint, Kind.PARTNER_REQUESTED, user=user, body=f"请{partner.name}回应：{body}", partner=partner.pk
     )
 
@@ -645,7 +651,7 @@ def partner_reply(complaint_id: int, user, body: str) -> ComplaintEvent:
     complaint = _lock(complaint_id, None)
     if complaint.partner is None:
         raise ServiceError("no_partner", "此投诉未关联渠道方")
-    return _event(complaint, Kind.PARTNER_REPLY, user=user, label=complaint.partner.name, body=body.strip())
+    return record_event(complaint, Kind.PARTNER_REPLY, user=user, label=complaint.partner.name, body=body.strip())
 
 
 @transaction.atomic
@@ -658,7 +664,7 @@ def rate(complaint_id: int, score: int, comment: str = "") -> Complaint:
         raise ServiceError("already_rated", "已评价过，感谢您的反馈", 409)
     complaint.rating, complaint.rating_comment = score, comment.strip()
     _save(complaint, "rating", "rating_comment")
-    _event(complaint, Kind.RATED, label=COMPLAINANT, public=True, body=comment.strip(), score=score)
+    record_event(complaint, Kind.RATED, label=COMPLAINANT, public=True, body=comment.strip(), score=score)
     return complaint
 
 
@@ -671,7 +677,7 @@ def record_regulator_reply(complaint_id: int, user, body: str) -> Complaint:
         raise ServiceError("body_required", "请填写对监管的答复")
     complaint.regulator_reply = body.strip()
     _save(complaint, "regulator_reply")
-    _event(complaint, Kind.REGULATOR_REPLY, user=user, body=body.strip())
+    record_event(complaint, Kind.REGULATOR_REPLY, user=user, body=body.strip())
     return complaint
 
 
@@ -695,7 +701,7 @@ def sweep_deadlines(now: dt.datetime | None = None) -> dict[str, int]:
             complaint = Complaint.objects.get(pk=pk)
             complaint.escalation_level = max(complaint.escalation_level, 1) + 1
             _save(complaint, "escalation_level")
-            _event(
+            record_event(
                 complaint,
                 Kind.DEADLINE_BREACHED,
                 body=f"已超过法定处理期限，自动升级至{_internal_step(complaint.escalation_level)}",
@@ -709,7 +715,7 @@ def sweep_deadlines(now: dt.datetime | None = None) -> dict[str, int]:
             if Complaint.objects.filter(pk=pk, warned_at__isnull=True).update(warned_at=now) != 1:
                 continue
             complaint = Complaint.objects.get(pk=pk)
-            _event(
+            record_event(
                 complaint,
                 Kind.DEADLINE_WARNING,
                 body="距法定处理期限不足预警时间",
