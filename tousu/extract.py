@@ -188,8 +188,8 @@ _AMOUNT_CURRENCY = re.compile(
 _AMOUNT_CN = re.compile(rf"(?P<num>[{_CN_NUMERAL}]+)(?P<approx>多|余|来)?(?P<unit>元|块钱|块|圆)?")
 # Money words after which a bare number is an amount in yuan: "押金299", "扣了99".
 _AMOUNT_CUE = re.compile(
-    r"(?:押金|保证金|服务费|年费|会员费|流量费|激活费|金额|扣了|扣款|扣费|扣除|收取|收了|刷了|退还|退款|赔偿|损失|共计|合计|总共)"
-    r"(?:了|为|是|:)?\s?[¥￥]?(?P<num>[0-9]{1,7}(?:\.[0-9]{1,2})?)(?![0-9.])"
+    r"(?:押金|保证金|服务费|年费|会员费|流量费|激活费|金额|扣了|扣款|扣费|扣除|收取|收了|刷了|到账|退还|退款|赔偿|损失|共计|合计|总共)"
+    r"(?:了|为|是|:)?\s?[¥￥]?(?P<num>[0-9]{1,7}(?:\.[0-9]{1,2})?)(?![0-9.])(?P<approx>多|余)?"
 )
 # What may not follow a bare "1.2万" / "两万" or a cue number: counters, fractions, units of rates
 # and dates ("1.2万笔" counts transactions, "万分之" starts a rate, "十万火急" is no money).
@@ -205,7 +205,8 @@ def _amounts(folded: str, today: dt.date) -> Iterator[_Candidate]:
     yield from _chinese_amounts(folded)
     for m in _AMOUNT_CUE.finditer(folded):
         if not _not_money_after(folded, m.end()):
-            yield _Candidate("amount", _dec(Decimal(m.group("num"))), m.start("num"), m.end("num"))
+            note = "约" if m.group("approx") else None
+            yield _Candidate("amount", _dec(Decimal(m.group("num"))), m.start("num"), m.end(), note)
 
 
 def _arabic_amounts(folded: str) -> Iterator[_Candidate]:
