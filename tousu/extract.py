@@ -189,7 +189,7 @@ _AMOUNT_CN = re.compile(rf"(?P<num>[{_CN_NUMERAL}]+)(?P<approx>多|余|来)?(?P<
 # Money words after which a bare number is an amount in yuan: "押金299", "扣了99".
 _AMOUNT_CUE = re.compile(
     r"(?:押金|保证金|服务费|年费|会员费|流量费|激活费|金额|扣了|扣款|扣费|扣除|收取|收了|刷了|到账|退还|退款|赔偿|损失|共计|合计|总共)"
-    r"(?:了|为|是|:)?\s?[¥￥]?(?P<num>[0-9]{1,7}(?:\.[0-9]{1,2})?)(?![0-9.])(?P<approx>多|余)?"
+    r"(?:了|为|是|:)?\s?[¥￥]?(?P<num>[0-9]{1,7}(?:\.[0-9]{1,2})?)(?![0-9.万千])(?P<approx>多|余)?"
 )
 # What may not follow a bare "1.2万" / "两万" or a cue number: counters, fractions, units of rates
 # and dates ("1.2万笔" counts transactions, "万分之" starts a rate, "十万火急" is no money).

@@ -40,5 +40,5 @@ def char_ngrams(normalized: str, low: int = 1, high: int = 3) -> list[str]:
     grams: list[str] = []
     length = len(normalized)
     for n in range(low, high + 1):
-        grams.extend(normalized[i : i + n] for i in range(length - n + 1))
+        grams += [normalized[i : i + n] for i in range(length - n + 1)]
     return grams

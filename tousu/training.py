@@ -134,7 +134,7 @@ def train(corpus_dir: Path | str = CORPUS_DIR, out_dir: Path | str = MODEL_DIR) 
     }
     _write_meta(out_dir, meta)
     classifier = Classifier.load(out_dir)
-    predictions = classifier.predict([s["text"] for s in held], explain=False)
+    predictions = classifier.predict([s["text"] for s in held], explain=())
     kb = knowledge.default()
     confidence = np.array([p["category"].confidence for p in predictions])
     correct = np.array(

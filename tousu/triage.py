@@ -184,7 +184,7 @@ def classify_many(
     kb = kb or knowledge.default()
     model = model or classifier.default()
     results = []
-    for text, prediction in zip(texts, model.predict(texts), strict=True):
+    for text, prediction in zip(texts, model.predict(texts, explain=("category",)), strict=True):
         labels = _labels(text, prediction, kb, model)
         cat = prediction["category"]
         results.append(
