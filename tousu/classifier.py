@@ -134,6 +134,10 @@ class Classifier:
         self.model = model
         self.meta = meta
         self.review_threshold = float(meta["review_threshold"])
+        # The guideline's rule "when several categories fit, take the first in priority order":
+        # among categories within ``priority_margin`` of the most probable, the highest priority wins.
+        self.priority_margin = float(meta.get("priority_margin", 1.0))
+        self.priority_ = {c: i for i, c in enumerate(meta.get("priority", []))}
 
     @classmethod
     def load(cls, directory: Path | str | None = None) -> Classifier:
@@ -178,9 +182,18 @@ class Classifier:
         classes = self.model.tasks_[task][0]
         order = np.argsort(-probs)
         ranking = tuple((classes[i], round(float(probs[i]), 4)) for i in order)
-        label, runner_up = ranking[0][0], ranking[1][0]
+        chosen = self._by_priority(ranking) if task == "category" else ranking[0]
+        label = chosen[0]
+        runner_up = next(c for c, _ in ranking if c != label)
         cues = self.model.cues(task, normalized, text, vector, label, runner_up) if explain else ()
-        return TaskPrediction(label, ranking[0][1], ranking, cues)
+        return TaskPrediction(label, chosen[1], ranking, cues)
+
+    def _by_priority(self, ranking: tuple[tuple[str, float], ...]) -> tuple[str, float]:
+        if self.priority_margin >= 1.0 or not self.priority_:
+            return ranking[0]
+        floor = ranking[0][1] * self.priority_margin
+        fitting = [pair for pair in ranking if pair[1] >= floor]
+        return min(fitting, key=lambda pair: self.priority_.get(pair[0], len(self.priority_)))
 
 
 _default: Classifier | None = None

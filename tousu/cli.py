@@ -150,13 +150,22 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _gold_rows(path: str | None) -> list[dict]:
+def _gold_sets(path: str | None) -> list[tuple[str, list[dict]]]:
+    """The gold file; or, without one, the held-back fifth of the corpus and the independent calibration set."""
     from tousu import knowledge, training
 
-    if path is None:
-        _, held = training.split(training.load_corpus())
-        kb = knowledge.default()
-        return [{**s, "department": kb.categories[s["category"]].department} for s in held]
+    if path is not None:
+        return [(path, _read_gold(path))]
+    kb = knowledge.default()
+    _, held = training.split(training.load_corpus())
+    sets = [("留出集（语料中未参与训练的五分之一）", held)]
+    calibration = training.calibration_set()
+    if calibration:
+        sets.append(("独立校准集（另行撰写；用于选择温度、优先级边界与复核阈值）", calibration))
+    return [(name, [{**r, "department": kb.categories[r["category"]].department} for r in rows]) for name, rows in sets]
+
+
+def _read_gold(path: str) -> list[dict]:
     rows = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
@@ -171,20 +180,22 @@ def cmd_eval(args) -> int:
     from tousu.evaluation import score, summary_line
     from tousu.triage import check_text, classify_many
 
-    gold = _gold_rows(args.gold)
-    predicted = classify_many([check_text(g["text"]) for g in gold])
-    result = score(gold, predicted)
-    if args.json:
-        _print_json(result)
-        return 0
-    for pair, count in result.get("category_confusions", []):
-        print(f"confusion {pair}: {count}")
-    if "needs_review_share" in result:
+    results = {}
+    for name, gold in _gold_sets(args.gold):
+        predicted = classify_many([check_text(g["text"]) for g in gold])
+        result = results[name] = score(gold, predicted)
+        if args.json:
+            continue
+        print(f"== {name}")
+        for pair, count in result.get("category_confusions", []):
+            print(f"confusion {pair}: {count}")
         print(
             f"needs_review={result['needs_review_share']:.3f} "
             f"department_not_reviewed={result.get('department_not_reviewed', 0):.3f}"
         )
-    print(summary_line(result))
+        print(summary_line(result))
+    if args.json:
+        _print_json(results if len(results) > 1 else next(iter(results.values())))
     return 0
 
 

@@ -321,7 +321,9 @@ _DATE_YEAR = re.compile(r"(?P<y>[12](?<![0-9].)[0-9]{3})\s?年(?!代|前|后|多
 _DATE_NUMERIC = re.compile(
     r"(?P<y>[12](?<![0-9.].)[0-9]{3})(?P<sep>[-/.])(?P<m>[0-9]{1,2})(?P=sep)(?P<d>[0-9]{1,2})(?![0-9])"
 )
-_DATE_MONTH_DAY = re.compile(r"(?P<m>[0-9](?<![0-9.].)[0-9]?)[./](?P<d>[0-9]{1,2})\s?(?:号|日)")
+# "10.3号": found by its separator (rare) rather than by its month digits (everywhere).
+_DATE_MONTH_DAY = re.compile(r"[./](?<=[0-9][./])(?P<d>[0-9]{1,2})\s?(?:号|日)")
+_MONTH_BEFORE = re.compile(r"(?<![0-9.])[0-9]{1,2}$")
 _DATE_DOUBLE = re.compile(r"双\s?(?P<which>十一|十二|11|12)(?![0-9])")
 # "三天前" is found by its unit and 前 first: every alternative opens with a literal, a fast scan.
 _AGO_HINT = re.compile(r"天前|日前|周前|期前|拜前|月前|年前|之前|以前")
@@ -419,9 +421,10 @@ def _dates_numeric(folded: str, today: dt.date) -> Iterator[_Candidate]:
         if date and 1900 <= date.year <= 2099:
             yield _Candidate("date", date.isoformat(), m.start(), m.end(), note)
     for m in _DATE_MONTH_DAY.finditer(folded):
-        date = _latest(int(m.group("m")), int(m.group("d")), today)
-        if date:
-            yield _Candidate("date", date.isoformat(), m.start(), m.end(), "日")
+        month = _MONTH_BEFORE.search(folded, max(0, m.start() - 2), m.start())
+        date = _latest(int(month.group()), int(m.group("d")), today) if month else None
+        if date and month:
+            yield _Candidate("date", date.isoformat(), month.start(), m.end(), "日")
     if "双" in folded:
         for m in _DATE_DOUBLE.finditer(folded):
             yield from _double_day(folded, m, today)

@@ -379,7 +379,7 @@ def _apply(text: str, positions: list[int]) -> str:
 _SEP = r"[\s\-_\u2010-\u2015\u2212]"
 # A run shorter than 16 characters cannot hold a card or an ID: the lookahead drops it early.
 _DIGIT_GROUPS = re.compile(rf"[0-9](?<![0-9].)(?=(?:[0-9Xx]|{_SEP}){{15}})[0-9]*[Xx]?(?:{_SEP}{{1,3}}[0-9]+[Xx]?)*")
-_GROUP = re.compile(r"[0-9]+[Xx]?")
+_GROUP = re.compile(r"[0-9]+")
 
 
 def _safety_positions(folded: str) -> list[int]:
@@ -390,21 +390,25 @@ def _safety_positions(folded: str) -> list[int]:
 
 
 def _sensitive_positions(folded: str, start: int, end: int) -> Iterator[int]:
-    """Positions to mask for every group-aligned card or ID number in one run of digit groups."""
+    """Positions to mask for every group-aligned card or ID number in one run of digit groups.
+
+    Every stretch of consecutive groups with 16–19 digits is checked as a card, every stretch of
+    18 characters (17 digits and an X closing the last group count too) as an ID number.
+    """
     groups = [(m.start(), m.end()) for m in _GROUP.finditer(folded, start, end)]
     for first in range(len(groups)):
-        chars: list[int] = []
+        digits: list[int] = []
         for g_start, g_end in groups[first:]:
-            chars.extend(range(g_start, g_end))
-            if len(chars) > 19:
+            digits.extend(range(g_start, g_end))
+            if len(digits) > 19:
                 break
-            if _is_sensitive("".join(folded[i] for i in chars)):
-                yield from chars[6:-4]
-            if folded[g_end - 1] in "Xx":
-                break  # an X only ever closes an ID number
-
-
-def _is_sensitive(compact: str) -> bool:
-    if len(compact) == 18 and _id_checksum_ok(compact.upper()):
-        return True
-    return 16 <= len(compact) <= 19 and compact.isdigit() and luhn.is_valid(compact)
+            number = "".join(folded[i] for i in digits)
+            if 16 <= len(digits) <= 19 and luhn.is_valid(number):
+                yield from digits[6:-4]
+            x_after = g_end < len(folded) and folded[g_end] in "Xx"
+            if len(digits) == 18 and _id_checksum_ok(number):
+                yield from digits[6:-4]
+            elif len(digits) == 17 and x_after and _id_checksum_ok(number + "X"):
+                yield from [*digits, g_end][6:-4]
+            if x_after:
+                break  # an X closes a number

@@ -45,5 +45,5 @@ def tiny_model(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny")
     corpus = write_corpus(root / "corpus")
-    meta = training.train(corpus, root / "model")
+    meta = training.train(corpus, root / "model", calibration_dir=None)
     return root / "model", meta

@@ -32,7 +32,7 @@ def test_training_is_reproducible(tiny_model, tmp_path):
     model_dir, meta = tiny_model
     from .conftest import write_corpus
 
-    again = training.train(write_corpus(tmp_path / "corpus"), tmp_path / "model")
+    again = training.train(write_corpus(tmp_path / "corpus"), tmp_path / "model", calibration_dir=None)
     first = np.load(model_dir / "triage.npz")
     second = np.load(tmp_path / "model" / "triage.npz")
     for key in first.files:
