@@ -159,15 +159,21 @@ class Classifier:
         model = LinearTextModel(arrays["vocabulary"].tolist(), arrays["idf"], tasks, meta["ngram_range"])
         return cls(model, meta)
 
-    def predict(self, texts: list[str], explain: tuple[str, ...] = TASKS) -> list[dict[str, TaskPrediction]]:
-        """Predict every task for each text; cues are found for the tasks named in ``explain``."""
+    def predict(
+        self, texts: list[str], explain: tuple[str, ...] = TASKS, display: list[str] | None = None
+    ) -> list[dict[str, TaskPrediction]]:
+        """Predict every task for each text; cues are found for the tasks named in ``explain``.
+
+        ``display`` holds the texts cues are quoted from (e.g. masked of personal data), one per text.
+        """
         results: list[dict[str, TaskPrediction]] = []
         for offset in range(0, len(texts), _CHUNK):
             chunk = texts[offset : offset + _CHUNK]
+            shown = display[offset : offset + _CHUNK] if display is not None else chunk
             normalized = [normalize(t) for t in chunk]
             vectors = [self.model.vectorize(n) for n in normalized]
             per_task = {task: self.model.probabilities(task, vectors) for task in TASKS}
-            for row, text in enumerate(chunk):
+            for row, text in enumerate(shown):
                 results.append(
                     {
                         task: self._task_prediction(

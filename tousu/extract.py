@@ -231,12 +231,14 @@ def _arabic_amount(m: re.Match[str]) -> _Candidate:
 def _chinese_amounts(folded: str) -> Iterator[_Candidate]:
     for m in _AMOUNT_CN.finditer(folded):
         numeral, unit, approx = m.group("num"), m.group("unit"), m.group("approx")
-        if numeral[0] in "百千万亿佰仟" or (unit == "块" and numeral == "一"):  # 一块 mostly means "together"
+        if unit:
+            if unit == "块" and numeral == "一":  # 一块 mostly means "together"
+                continue
+        # Without 元/块 only a numeral with 万 reads as money ("两万"); "一直", "三次" do not.
+        elif ("万" not in numeral and "亿" not in numeral) or approx == "来" or _not_money_after(folded, m.end()):
             continue
-        # Without 元/块 only a numeral with 万 reads as money ("两万"); "三次" does not.
-        bare_ok = ("万" in numeral or "亿" in numeral) and approx != "来" and not _not_money_after(folded, m.end())
-        value = _cn_int(numeral)
-        if value and (unit or bare_ok):
+        value = _cn_int(numeral) if numeral[0] not in "百千万亿佰仟" else None
+        if value:
             yield _Candidate("amount", str(value), m.start(), m.end(), "约" if approx else None)
 
 

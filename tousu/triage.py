@@ -114,7 +114,8 @@ def triage(
     kb = kb or knowledge.default()
     model = model or classifier.default()
     received_at = received_at or dt.datetime.now(deadlines.CHINA)
-    prediction = model.predict([text])[0]
+    masked = mask(text)
+    prediction = model.predict([text], display=[masked])[0]
     labels = _labels(text, prediction, kb, model)
     cat, chan = prediction["category"], prediction["channel"]
     category, confidence, departments = labels["category"], labels["confidence"], labels["departments"]
@@ -148,8 +149,8 @@ def triage(
         deadline=deadline.to_dict(),
         targets=targets,
         escalation=_escalation(kb, category, complainant),
-        facts=extract_facts(text, today=received_at.astimezone(deadlines.CHINA).date()).to_dict(),
-        masked_text=mask(text),
+        facts=_masked_facts(extract_facts(text, today=received_at.astimezone(deadlines.CHINA).date()).to_dict()),
+        masked_text=masked,
         warnings=warnings,
     )
 
@@ -184,7 +185,8 @@ def classify_many(
     kb = kb or knowledge.default()
     model = model or classifier.default()
     results = []
-    for text, prediction in zip(texts, model.predict(texts, explain=("category",)), strict=True):
+    predictions = model.predict(texts, explain=("category",), display=[mask(t) for t in texts])
+    for text, prediction in zip(texts, predictions, strict=True):
         labels = _labels(text, prediction, kb, model)
         cat = prediction["category"]
         results.append(
@@ -201,6 +203,16 @@ def classify_many(
             }
         )
     return results
+
+
+PERSONAL_FACTS = ("phone", "id_number", "bank_card")
+
+
+def _masked_facts(facts: dict) -> dict:
+    """Facts as stored and shown: personal numbers masked, since no handler needs them whole."""
+    for kind in PERSONAL_FACTS:
+        facts[kind] = [{**f, "value": mask(str(f["value"])), "text": mask(f["text"])} for f in facts.get(kind, [])]
+    return facts
 
 
 def _quote(cues) -> str:
