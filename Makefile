@@ -31,6 +31,7 @@ test: install lint
 
 bench: install
 	$(BIN)/python bench/bench_triage.py
+	$(BIN)/python bench/bench_extract.py
 
 train: install
 	$(BIN)/tousu train

@@ -2,8 +2,10 @@
 
 ``extract_facts`` finds money amounts, fee rates, dates, device models and serial numbers, merchant,
 terminal and transaction numbers, phone numbers, hotlines, ID and bank card numbers. Each extractor
-is a precompiled regular expression without nested unbounded repetition (linear in the text), run
-over ``privacy.normalize(text)``, a length-preserving fold of full-width and Traditional characters,
+is a precompiled regular expression that does bounded work per position (bounded repeats,
+possessive quantifiers, atomic groups, lookbehinds that only let a number start where a run
+starts), so extraction stays linear in the length of the text. All of them run over
+``privacy.normalize(text)``, a length-preserving fold of full-width and Traditional characters,
 so every position found is a position in the original text.
 
 Candidates from different extractors may overlap ("3元/笔" is both an amount and a per-transaction
@@ -252,7 +254,7 @@ _RATE_PERCENT = re.compile(
     rf"(?:\s?(?:\+|加)\s?(?P<fee>{_NUM})\s?(?:元|块)?(?:\s?(?:/|每)\s?笔)?)?"
 )
 _RATE_FRACTION = re.compile(rf"(?P<base>百|千|万)分之\s?(?P<num>{_NUM}|[{_CN_DECIMAL}]+)")
-_RATE_POINTS = re.compile(rf"(?<![0-9.])(?P<num>{_NUM}|[{_CN_DECIMAL}]+)\s?个(?:百分)?点(?!钟|半)")
+_RATE_POINTS = re.compile(rf"(?<![0-9.{_CN_DECIMAL}])(?P<num>{_NUM}|[{_CN_DECIMAL}]++)\s?个(?:百分)?点(?!钟|半)")
 _PER_TXN = re.compile(r"(?P<num>[0-9](?<![0-9.].)[0-9]*+(?:\.[0-9]++)?+)\s?(?:元|块)\s?(?:/|每)\s?笔")
 _PER_TXN_BEFORE = re.compile(rf"(?:每笔|单笔)(?:加收|另收|收取|收|加|扣)?\s?(?P<num>{_NUM})\s?(?:元|块)")
 # "费率0.38": a bare number shortly after a rate word is a percentage. The window stops at the end
@@ -311,7 +313,6 @@ def _rates_after_cue(folded: str) -> Iterator[_Candidate]:
 # Dates
 # ---------------------------------------------------------------------------------------------
 
-_CN_SMALL = "一二三四五六七八九十"
 _RELATIVE_YEAR = {"今年": 0, "去年": 1, "前年": 2}
 _DATE_CHARS = "0-9一二三四五六七八九十"
 _DATE_CN = re.compile(
@@ -524,10 +525,10 @@ _NOT_HOTLINE_AFTER = re.compile(r"\s?(?:[元块万千%‰个笔台天年月日�
 
 def _devices(folded: str, today: dt.date) -> Iterator[_Candidate]:
     for m in _DEVICE_TYPE.finditer(folded):
-        value = re.sub(r"\s", "", m.group()).upper()
+        value = "".join(m.group().split()).upper()
         yield _Candidate("device_model", value, m.start(), m.end())
     for m in _DEVICE_CODE.finditer(folded):
-        code = re.sub(r"\s", "", m.group("code")).upper()
+        code = "".join(m.group("code").split()).upper()
         if code in _NOT_MODELS or not _is_device_code(folded, code, m.start(), m.end()):
             continue
         yield _Candidate("device_model", code, m.start(), m.end())

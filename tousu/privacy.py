@@ -36,7 +36,7 @@ _TRADITIONAL_PAIRS = (
     "臺台說说讓让對对還还從从與与給给們们來来辦办買买為为雲云會会員员額额損损賠赔嗎吗後后時时間间"
     "張张陳陈劉刘楊杨黃黄趙赵吳吴許许鄭郑馮冯鄧邓孫孙葉叶蘇苏盧卢蔣蒋韓韩賈贾羅罗謝谢龍龙鍾钟譚谭"
     "顧顾賴赖鄒邹閻阎閆闫蕭萧華华嚴严範范湯汤歐欧諸诸馬马呂吕鄔邬龔龚溫温賀贺聶聂魯鲁鄺邝韋韦莊庄"
-    "馬马孫孙東东門门長长終终師师傅傅闆板輪轮"
+    "東东門门長长師师闆板輪轮"
 )
 
 
@@ -47,8 +47,7 @@ def _build_fold_table() -> dict[int, str]:
     table[0x3000] = " "
     pairs = _TRADITIONAL_PAIRS
     for trad, simp in zip(pairs[::2], pairs[1::2], strict=True):
-        if trad != simp:
-            table[ord(trad)] = simp
+        table[ord(trad)] = simp
     return table
 
 
@@ -397,18 +396,18 @@ def _sensitive_positions(folded: str, start: int, end: int) -> Iterator[int]:
     """
     groups = [(m.start(), m.end()) for m in _GROUP.finditer(folded, start, end)]
     for first in range(len(groups)):
-        digits: list[int] = []
-        for g_start, g_end in groups[first:]:
+        number, digits = "", []
+        for g_start, g_end in (groups[j] for j in range(first, len(groups))):  # stops after ≤ 19 digits
+            number += folded[g_start:g_end]
             digits.extend(range(g_start, g_end))
-            if len(digits) > 19:
+            if len(number) > 19:
                 break
-            number = "".join(folded[i] for i in digits)
-            if 16 <= len(digits) <= 19 and luhn.is_valid(number):
+            if len(number) >= 16 and luhn.is_valid(number):
                 yield from digits[6:-4]
             x_after = g_end < len(folded) and folded[g_end] in "Xx"
-            if len(digits) == 18 and _id_checksum_ok(number):
+            if len(number) == 18 and _id_checksum_ok(number):
                 yield from digits[6:-4]
-            elif len(digits) == 17 and x_after and _id_checksum_ok(number + "X"):
+            elif len(number) == 17 and x_after and _id_checksum_ok(number + "X"):
                 yield from [*digits, g_end][6:-4]
             if x_after:
                 break  # an X closes a number

@@ -218,3 +218,12 @@ def test_it_serialises_every_kind_to_json():
     assert set(data) == set(KINDS)
     assert data["amount"] == [{"value": "299", "text": "299元", "start": 13, "end": 17, "note": None}]
     assert data["date"][0]["value"] == "2025-10-03"
+
+
+def test_adversarial_runs_give_well_formed_facts():
+    # Inputs that make backtracking regexes go quadratic; their speed is measured in bench/bench_extract.py.
+    pieces = ["1", "1 ", "1,", "1.", "一", "一点", "1月", "费率1", "1%", "1元", "2025年", "A1", "1X"]
+    for piece in pieces:
+        text = piece * (10_000 // len(piece))
+        for fact in extract_facts(text, today=TODAY).all():
+            assert text[fact.start : fact.end] == fact.text, piece

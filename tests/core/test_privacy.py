@@ -211,3 +211,13 @@ def test_it_is_idempotent_and_only_ever_replaces_characters_with_stars(text: str
     assert mask(masked) == masked
     assert len(masked) == len(text)
     assert all(m == t or m == "*" for m, t in zip(masked, text, strict=True))
+
+
+def test_adversarial_runs_are_masked_consistently():
+    # Long runs of short digit groups are the safety pass's worst case (its speed is in bench/bench_extract.py);
+    # here the result must still be idempotent and keep the text's length.
+    for piece in ("1 ", "12-", "1X", "1", "我叫张", "张先生", "+86"):
+        text = piece * (10_000 // len(piece))
+        masked = mask(text)
+        assert len(masked) == len(text), piece
+        assert mask(masked) == masked, piece
