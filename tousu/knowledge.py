@@ -43,6 +43,8 @@ class Channel:
     name_en: str
     description: str
     co_handler: str | None = None
+    sellers: tuple[str, ...] = ()
+    shops: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class KnowledgeBase:
     bodies: dict[str, Body]
     categories: dict[str, Category]
     source_dir: Path = field(compare=False)
+    acquisition_verbs: tuple[str, ...] = ()
 
     def department_name(self, department_id: str) -> str:
         return self.departments[department_id].name
@@ -273,9 +276,12 @@ def load(directory: Path | str | None = None) -> KnowledgeBase:
     company, renames = _load_company(directory, departments)
     for dep_id, name in renames.items():
         departments[dep_id] = Department(dep_id, name, departments[dep_id].name_en, departments[dep_id].role)
+    channel_data = _read(directory, "channels.toml")
     channels = {
-        e["id"]: _build(Channel, e, "channels.toml")
-        for e in _entries(_read(directory, "channels.toml"), "channel", "channels.toml")
+        e["id"]: _build(
+            Channel, e, "channels.toml", sellers=tuple(e.get("sellers", ())), shops=tuple(e.get("shops", ()))
+        )
+        for e in _entries(channel_data, "channel", "channels.toml")
     }
     for channel in channels.values():
         _check(
@@ -289,7 +295,8 @@ def load(directory: Path | str | None = None) -> KnowledgeBase:
     rules = _load_rules(directory)
     bodies = _load_bodies(directory, rules)
     categories = _load_categories(directory, departments, rules, bodies)
-    return KnowledgeBase(company, departments, channels, brands, rules, bodies, categories, directory)
+    verbs = tuple(channel_data.get("acquisition_verbs", ()))
+    return KnowledgeBase(company, departments, channels, brands, rules, bodies, categories, directory, verbs)
 
 
 @cache

@@ -11,7 +11,7 @@ import datetime as dt
 import unicodedata
 from dataclasses import asdict, dataclass, field
 
-from tousu import brands, classifier, deadlines, knowledge
+from tousu import acquisition, brands, classifier, deadlines, knowledge
 from tousu.errors import InputError
 from tousu.extract import extract_facts
 from tousu.privacy import mask
@@ -116,7 +116,7 @@ def triage(
     received_at = received_at or dt.datetime.now(deadlines.CHINA)
     masked = mask(text)
     prediction = model.predict([text], display=[masked])[0]
-    labels = _labels(text, prediction, kb, model)
+    labels = _labels(text, masked, prediction, kb, model)
     cat, chan = prediction["category"], prediction["channel"]
     category, confidence, departments = labels["category"], labels["confidence"], labels["departments"]
     needs_review, warnings = labels["needs_review"], labels["warnings"]
@@ -134,12 +134,12 @@ def triage(
         department=departments[0],
         departments=departments,
         department_names=[kb.department_name(d) for d in departments],
-        channel=chan.label,
-        channel_confidence=round(chan.confidence, 4),
+        channel=labels["channel"],
+        channel_confidence=labels["channel_confidence"],
         brand=labels["brand"],
         needs_review=needs_review,
         cues=[c.phrase for c in cat.cues],
-        channel_cues=[c.phrase for c in chan.cues] if chan.label != "unknown" else [],
+        channel_cues=_channel_cues(labels, chan),
         reasons=_reasons(kb, labels, cat.cues, chan, model),
         service_class=entry.service_class,
         cause=entry.cause,
@@ -155,21 +155,31 @@ def triage(
     )
 
 
-def _labels(text: str, prediction: dict, kb: knowledge.KnowledgeBase, model: classifier.Classifier) -> dict:
-    """Category, departments, channel and brand of one classified text: the part every caller needs."""
+def _labels(
+    text: str, masked: str, prediction: dict, kb: knowledge.KnowledgeBase, model: classifier.Classifier
+) -> dict:
+    """Category, departments, channel and brand of one classified text: the part every caller needs.
+
+    Phrases quoted back (brand, channel) are taken from ``masked``, the text with personal data masked.
+    """
     cat, chan = prediction["category"], prediction["channel"]
     category, confidence, warnings = cat.label, cat.confidence, []
     readable = has_chinese(text)
     if not readable:
         category, confidence = "other", 0.0
         warnings.append("投诉内容不含中文，无法可靠分类，已转人工复核")
-    brand, brand_phrase = brands.detect(to_simplified(text), kb)
+    simplified = to_simplified(masked)
+    brand, brand_phrase = brands.detect(simplified, kb)
+    stated, channel_phrase = acquisition.detect(simplified, kb)
+    channel = stated or chan.label
     return {
         "category": category,
         "confidence": round(confidence, 4),
         "needs_review": not readable or confidence < model.review_threshold,
-        "departments": kb.route(category, chan.label),
-        "channel": chan.label,
+        "departments": kb.route(category, channel),
+        "channel": channel,
+        "channel_confidence": round(dict(chan.ranking)[channel], 4),
+        "channel_phrase": channel_phrase,
         "brand": brand,
         "brand_phrase": brand_phrase,
         "warnings": warnings,
@@ -185,9 +195,10 @@ def classify_many(
     kb = kb or knowledge.default()
     model = model or classifier.default()
     results = []
-    predictions = model.predict(texts, explain=("category",), display=[mask(t) for t in texts])
-    for text, prediction in zip(texts, predictions, strict=True):
-        labels = _labels(text, prediction, kb, model)
+    masked = [mask(t) for t in texts]
+    predictions = model.predict(texts, explain=("category",), display=masked)
+    for text, shown, prediction in zip(texts, masked, predictions, strict=True):
+        labels = _labels(text, shown, prediction, kb, model)
         cat = prediction["category"]
         results.append(
             {
@@ -215,6 +226,12 @@ def _masked_facts(facts: dict) -> dict:
     return facts
 
 
+def _channel_cues(labels: dict, chan) -> list[str]:
+    if labels["channel_phrase"]:
+        return [labels["channel_phrase"]]
+    return [c.phrase for c in chan.cues] if labels["channel"] != "unknown" else []
+
+
 def _quote(cues) -> str:
     return "、".join(f"“{c.phrase}”" for c in cues[:4])
 
@@ -224,8 +241,9 @@ def _reasons(kb, labels, cues, chan, model) -> list[str]:
     entry = kb.categories[category]
     reasons = [f"归为「{entry.name}」（置信度 {confidence:.0%}）" + (f"，依据文中{_quote(cues)}" if cues else "")]
     reasons.append(f"按路由表，「{entry.name}」由{kb.department_name(departments[0])}主办")
-    if chan.label == "third_party":
-        evidence = f"（文中{_quote(chan.cues)}）" if chan.cues else ""
+    if labels["channel"] == "third_party":
+        cues = _channel_cues(labels, chan)
+        evidence = "（文中" + "、".join(f"“{c}”" for c in cues[:3]) + "）" if cues else ""
         reasons.append(f"机具经第三方渠道办理{evidence}，{kb.department_name('channel')}协办")
     if labels["brand_phrase"]:
         reasons.append(f"涉及的支付机构：文中提到“{labels['brand_phrase']}”")
