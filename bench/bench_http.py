@@ -202,6 +202,16 @@ StaffProfile.objects.create(user=user, role=Role.SUPERVISOR)
 """
 
 
+def postgres_backends(env: dict[str, str]) -> list[int]:
+    """The server processes serving the benchmark database (one per gunicorn worker: CONN_MAX_AGE keeps them)."""
+    import psycopg
+
+    dsn = dict(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"], password=env["PGPASSWORD"])
+    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=3, **dsn) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [BENCH_DB]).fetchall()
+    return [pid for (pid,) in rows]
+
+
 def prepare(env: dict[str, str]) -> None:
     run = dict(cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], **run)
@@ -306,13 +316,15 @@ def bench(db: str, args, scratch: Path) -> dict | None:
         bodies = payloads(args.requests + args.warmup)
         load(port, bodies[: args.warmup], args.clients, args.seconds)  # every worker connects and warms up
         pids = children(server.pid)
-        cpu_before, (busy0, all0) = cpu_seconds(pids), machine_busy()
+        backends = postgres_backends(env) if db == "postgresql" else []
+        cpu_before, db_before, (busy0, all0) = cpu_seconds(pids), cpu_seconds(backends), machine_busy()
         client_before = time.process_time()
         spies = start_profile(server, Path(args.profile) / db, args.seconds) if args.profile else []
         figures = load(port, bodies[args.warmup :], args.clients, args.seconds)
-        cpu = cpu_seconds(pids) - cpu_before
+        cpu, db_cpu = cpu_seconds(pids) - cpu_before, cpu_seconds(backends) - db_before
         busy1, all1 = machine_busy()
         figures["app_cpu_ms_per_request"] = round(1000 * cpu / max(1, figures["requests"]), 2)
+        figures["db_cpu_ms_per_request"] = round(1000 * db_cpu / max(1, figures["requests"]), 2) if backends else None
         figures["client_cpu_ms_per_request"] = round(
             1000 * (time.process_time() - client_before) / max(1, figures["requests"]), 2
         )
@@ -327,7 +339,7 @@ def bench(db: str, args, scratch: Path) -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", default="sqlite,postgresql")
-    parser.add_argument("--workers", type=int, default=max(2, 2 * (os.cpu_count() or 1)))
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1, help="gunicorn sync workers")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=200)
@@ -354,10 +366,12 @@ def main() -> None:
                 f"p99 {figures['p99_ms']} ms   max {figures['max_ms']} ms   errors {figures['errors']}"
                 f"   ({figures['requests']} in {figures['seconds']} s){target}"
             )
+            db_cpu = figures["db_cpu_ms_per_request"]
             print(
-                f"{'':10} app CPU {figures['app_cpu_ms_per_request']} ms/submission, "
-                f"client CPU {figures['client_cpu_ms_per_request']} ms/submission, "
-                f"machine busy {figures['machine_busy_pct']}%   outcomes {figures['outcomes']}"
+                f"{'':10} CPU per submission: app {figures['app_cpu_ms_per_request']} ms"
+                + (f", PostgreSQL {db_cpu} ms" if db_cpu is not None else "")
+                + f", client {figures['client_cpu_ms_per_request']} ms;"
+                f" machine busy {figures['machine_busy_pct']}%   outcomes {figures['outcomes']}"
             )
             sys.stdout.flush()
     finally:

@@ -99,6 +99,8 @@ elif DB_ENGINE == "postgresql":
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": env_int("PGPORT", 5432),
             "CONN_MAX_AGE": env_int("TOUSU_CONN_MAX_AGE", 60),
+            # A run of the test suite gets its own database, so parallel runs never collide.
+            "TEST": {"NAME": os.environ.get("TOUSU_PG_TEST_NAME") or f"test_tousu_{os.getpid()}"},
         }
     }
 else:

@@ -7,21 +7,36 @@ scopes. Every error is ``{"error": {"code": ..., "message": ...}}`` with a 4xx.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.core.signals import got_request_exception
 from django.db import IntegrityError, transaction
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseNotAllowed
+from django.http.multipartparser import MultiPartParserError
+from django.urls import URLPattern, re_path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import File, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
+from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from pydantic import Field
 
 from tousu import knowledge
 from tousu.errors import InputError
+from tousu.triage import check_text
 from tousu.triage import triage as triage_text
 
 from . import evidence, services
@@ -29,27 +44,87 @@ from .models import Complaint, ComplaintEvent, IdempotencyRecord, IntegrationTok
 from .services import ServiceError
 
 KB = knowledge.default()
+logger = logging.getLogger(__name__)
 
 
 class ChineseJSONRenderer(JSONRenderer):
     json_dumps_params = {"ensure_ascii": False}
 
 
-api = NinjaAPI(
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        self.status, self.code, self.message = status, code, message
+
+
+class JSONOnlyParser(Parser):
+    """Reads a body as JSON only when it says it is JSON.
+
+    A form or text/plain POST is what any web page can send cross-site without a preflight,
+    and a client that mislabels its body gets a clear 415 instead of a guess.
+    """
+
+    def parse_body(self, request: HttpRequest):
+        content_type = (request.content_type or "").lower()
+        if content_type != "application/json" and not (
+            content_type.startswith("application/") and content_type.endswith("+json")
+        ):
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                "请求体须为 JSON，请设置 Content-Type: application/json（上传文件时用 multipart/form-data）",
+            )
+        return super().parse_body(request)
+
+
+class TousuAPI(NinjaAPI):
+    """NinjaAPI whose answers outside the views are the error shape too.
+
+    Django ninja answers a wrong method with an empty 405 and leaves unknown paths under the
+    prefix to Django's HTML 404; here both are ``{"error": {"code", "message"}}``.
+    """
+
+    @property
+    def urls(self):
+        patterns, app_name, namespace = super().urls
+        for pattern in patterns:
+            if isinstance(pattern, URLPattern):
+                pattern.callback = _json_refusals(pattern.callback)
+        patterns.append(re_path(r"^.*$", _unknown_path, name="unknown-path"))
+        return patterns, app_name, namespace
+
+
+def _json_refusals(view):
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:  # raised outside an operation (the API root), so no exception handler saw it
+            return _unknown_path(request)
+        if isinstance(response, HttpResponseNotAllowed):
+            allowed = response["Allow"]
+            response = _error(request, 405, "method_not_allowed", f"该接口不支持此请求方法，可用的方法：{allowed}")
+            response["Allow"] = allowed
+        return response
+
+    return wrapper
+
+
+@csrf_exempt
+def _unknown_path(request, *args, **kwargs):
+    return _error(request, 404, "not_found", "没有这个接口地址，接口说明见 /api/v1/docs")
+
+
+api = TousuAPI(
     title="tousu 投诉 API",
     version="1.0.0",
     description="POS 机投诉受理、分诊与进度查询接口。错误统一返回 {error: {code, message}}。",
     urls_namespace="api",
     renderer=ChineseJSONRenderer(),
+    parser=JSONOnlyParser(),
 )
 
 
 # ---------------------------------------------------------------------------- errors
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        self.status, self.code, self.message = status, code, message
 
 
 def _error(request, status: int, code: str, message: str):
@@ -84,11 +159,53 @@ def _unauthorized(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, ApiError):  # refused by JSONOnlyParser; ninja wraps every parser error in a 400
+        return _api_error(request, exc.__cause__)
     if exc.status_code == 400:
         return _error(
             request, 400, "body_unparsable", "请求体无法解析，请发送 JSON（或上传文件时用 multipart/form-data）"
         )
     return _error(request, exc.status_code, "bad_request", str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+    return _error(
+        request, 413, "body_too_large", f"请求体过大（JSON 不超过 {limit} MB；证据文件请用 multipart/form-data 上传）"
+    )
+
+
+@api.exception_handler(TooManyFilesSent)
+def _too_many_files(request, exc):
+    return _error(
+        request, 400, "too_many_files", f"一次上传的文件过多，每件投诉最多上传 {settings.TOUSU_MAX_UPLOADS} 个文件"
+    )
+
+
+@api.exception_handler(TooManyFieldsSent)
+def _too_many_fields(request, exc):
+    return _error(request, 400, "too_many_fields", "请求中的字段过多")
+
+
+@api.exception_handler(MultiPartParserError)
+@api.exception_handler(BadRequest)
+def _unparsable(request, exc):
+    return _error(request, 400, "body_unparsable", "请求体无法解析，请发送 JSON（或上传文件时用 multipart/form-data）")
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request, exc):
+    logging.getLogger(f"django.security.{type(exc).__name__}").error(str(exc))
+    return _error(request, 400, "bad_request", "请求无效")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request, exc):
+    """A bug: still the error shape, logged with its traceback like any Django 500 (the test client re-raises it)."""
+    got_request_exception.send(sender=None, request=request)
+    logger.error("Internal Server Error: %s", request.path, exc_info=exc)
+    return _error(request, 500, "internal_error", "服务器内部错误，请稍后重试")
 
 
 # ---------------------------------------------------------------------------- auth and limits
@@ -226,7 +343,32 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
+ERRORS = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    415: ErrorOut,
+    422: ErrorOut,
+    429: ErrorOut,
+}
+
+
+def _check_input(payload: Schema) -> None:
+    """Refuse what cannot be stored: the core's verdict on the text first, then NUL anywhere.
+
+    PostgreSQL text cannot hold NUL (U+0000); letting it through is a 500 at the INSERT.
+    """
+    if isinstance(getattr(payload, "text", None), str):
+        try:
+            check_text(payload.text)
+        except InputError as e:
+            raise ApiError(400, e.code, e.message) from None
+    fields = sorted(name for name, value in payload.dict().items() if isinstance(value, str) and "\x00" in value)
+    if fields:
+        raise ApiError(400, "null_character", f"{', '.join(fields)} 不能含有空字符（U+0000）")
 
 
 # ---------------------------------------------------------------------------- views
@@ -244,6 +386,7 @@ def _triage_payload(verdict: dict) -> dict:
 @api.post("/triage", response={200: TriageOut, **ERRORS}, summary="预判：不保存，返回处理部门、材料与期限")
 def preview(request, payload: PreviewIn):
     check_rate(request, "preview", settings.TOUSU_SUBMIT_RATE * 20)
+    _check_input(payload)
     try:
         verdict = triage_text(payload.text, complainant=payload.complainant_type)
     except InputError as e:
@@ -266,6 +409,9 @@ def create_complaint(request, payload: ComplaintIn):
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 200:
         raise ApiError(400, "idempotency_key_too_long", "Idempotency-Key 不能超过 200 个字符")
+    if any(ch < " " or ch == "\x7f" for ch in key):
+        raise ApiError(400, "idempotency_key_invalid", "Idempotency-Key 不能含有控制字符")
+    _check_input(payload)
     scope = integration.name if integration else "anonymous"
     digest = _request_hash(payload)
     if key:
@@ -314,9 +460,13 @@ def _replay(scope: str, key: str, digest: str) -> dict | None:
     return record.response
 
 
+TRACKING_MAX = Complaint._meta.get_field("tracking_number").max_length
+
+
 def _complaint_for(request, tracking_number: str) -> Complaint:
     """The complaint, if the caller holds its access code or a token with read scope; 404 otherwise."""
-    complaint = Complaint.objects.filter(tracking_number=tracking_number).first()
+    storable = len(tracking_number) <= TRACKING_MAX and "\x00" not in tracking_number
+    complaint = Complaint.objects.filter(tracking_number=tracking_number).first() if storable else None
     integration = _integration(request)
     if integration is not None:
         _require_scope(integration, "complaints:read")
@@ -365,6 +515,7 @@ def read_complaint(request, tracking_number: str):
 
 @api.post("/complaints/{tracking_number}/replies", response={201: ComplaintStatus, **ERRORS}, summary="投诉人留言")
 def post_reply(request, tracking_number: str, payload: MessageIn):
+    _check_input(payload)
     complaint = _complaint_for(request, tracking_number)
     services.complainant_reply(complaint.pk, payload.body)
     complaint.refresh_from_db()
@@ -376,7 +527,7 @@ def post_reply(request, tracking_number: str, payload: MessageIn):
     response={201: ComplaintStatus, **ERRORS},
     summary="上传证据（图片或 PDF，每件投诉最多 10 个、每个不超过 10 MB）",
 )
-def post_evidence(request, tracking_number: str, files: list[UploadedFile] = File(...)):
+def post_evidence(request, tracking_number: str, files: list[UploadedFile] = File(..., min_length=1)):
     complaint = _complaint_for(request, tracking_number)
     evidence.add_evidence(complaint, files, "投诉人")
     return Status(201, status_payload(complaint))
