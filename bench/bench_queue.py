@@ -191,8 +191,8 @@ def time_requests(runs: int, seeded: dict) -> list[dict]:
         ("handler", "?overdue=on", "finance handler: overdue"),
         ("supervisor", "", "supervisor: all open"),
         ("supervisor", "?department=finance", "supervisor: department=finance"),
-        ("supervisor", "?q=退款", "supervisor: text search 退款 (open)"),
-        ("supervisor", "?status=all&q=费率", "supervisor: text search 费率 (all 100k)"),
+        ("supervisor", "?q=退款", "supervisor: text search 退款"),
+        ("supervisor", "?status=all&q=费率", "supervisor: status=all, text search 费率"),
         ("supervisor", f"?q={seeded['tracking']}", "supervisor: tracking number"),
         ("supervisor", "?status=all&page=200", "supervisor: all statuses, page 200"),
     ]

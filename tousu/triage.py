@@ -67,6 +67,8 @@ def check_text(text: object) -> str:
     controls = sum(1 for ch in text if unicodedata.category(ch) in ("Cc", "Cs", "Co") and ch not in "\n\r\t")
     if controls > max(3, len(text) // 20):
         raise InputError("投诉内容含有大量不可识别字符，疑似二进制数据", "text_binary")
+    if "\x00" in text:
+        raise InputError("投诉内容（text）含有空字符（U+0000），无法保存", "null_character")
     return text
 
 

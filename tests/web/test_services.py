@@ -174,3 +174,36 @@ def test_empty_text_is_refused_and_nothing_is_written(staff):
         services.submit("   ")
     assert error.value.code == "text_empty"
     assert ComplaintEvent.objects.count() == 0
+
+
+def test_every_event_text_is_stored_masked(staff):
+    complaint, _ = submit()
+    services.complainant_reply(complaint.pk, "我的电话是13812345678，请回电")
+    services.add_note(complaint.pk, staff["finance"], "已致电 13812345678")
+    bodies = list(complaint.events.values_list("body", flat=True))
+    assert not any("13812345678" in b for b in bodies)
+    assert sum("138****5678" in b for b in bodies) == 2
+
+
+def test_a_nul_character_in_any_field_is_refused_before_anything_is_written(staff):
+    with pytest.raises(ServiceError) as error:
+        services.submit(FEE_TEXT, contact_name="张\x00三")
+    assert error.value.code == "null_character"
+    complaint, _ = submit()
+    with pytest.raises(ServiceError):
+        services.add_note(complaint.pk, staff["finance"], "备注\x00")
+    assert ComplaintEvent.objects.filter(kind=Kind.NOTE).count() == 0
+
+
+def test_evidence_cannot_be_added_to_a_closed_complaint(staff):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tousu_web.complaints.evidence import add_evidence
+
+    complaint, _ = submit()
+    services.close(complaint.pk, complaint.assignee, "已处理")
+    complaint.refresh_from_db()
+    png = SimpleUploadedFile("a.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    with pytest.raises(ServiceError) as error:
+        add_evidence(complaint, [png], "投诉人")
+    assert error.value.code == "complaint_closed"

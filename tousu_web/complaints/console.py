@@ -425,7 +425,7 @@ def perform(form: ActionForm, user) -> None:
     change in between. (Services that take ``version`` check it again, harmlessly.)
     """
     with transaction.atomic():
-        services._lock(form.complaint.pk, form.cleaned_data["version"])
+        services.lock(form.complaint.pk, form.cleaned_data["version"])
         form.run(user)
 
 

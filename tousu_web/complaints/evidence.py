@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from .models import Complaint, ComplaintEvent, Evidence
+from .models import Complaint, ComplaintEvent, Evidence, Status
 from .services import ServiceError, record_event
 
 # Leading bytes of each accepted format; the stored content type comes from here, never from the client.
@@ -44,6 +44,8 @@ def _read_limited(upload) -> bytes:
 
 def add_evidence(complaint: Complaint, uploads: list, uploaded_by: str) -> list[Evidence]:
     """Check every file first, then store all of them in one transaction: one bad file stores none."""
+    if complaint.status == Status.CLOSED:
+        raise ServiceError("complaint_closed", "投诉已办结，不能再上传证据；如需补充，请联系客服重新打开", 409)
     if not uploads:
         raise ServiceError("file_missing", "请选择要上传的文件")
     existing = complaint.evidence.count()

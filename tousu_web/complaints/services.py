@@ -85,14 +85,23 @@ def actor_label(user) -> str:
     return user.get_full_name() or user.username
 
 
+def refuse_null_characters(**fields: str) -> None:
+    """PostgreSQL cannot store NUL in text; refuse it with the field's name before anything is written."""
+    for name, value in fields.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ServiceError("null_character", f"{name} 含有空字符（\\0），无法保存")
+
+
 def record_event(complaint, kind, *, user=None, label=None, public=False, body="", **data) -> ComplaintEvent:
+    """Append one event; its text is stored with personal data masked, whoever wrote it."""
+    refuse_null_characters(内容=body)
     event = ComplaintEvent.objects.create(
         complaint=complaint,
         kind=kind,
         actor=user,
         actor_label=label or actor_label(user),
         public=public,
-        body=body,
+        body=mask(body) if body else body,
         data=data,
     )
     if public:
@@ -114,8 +123,12 @@ def _queue_webhooks(complaint: Complaint, event: ComplaintEvent) -> None:
         _outbox(Outbox.Channel.WEBHOOK, webhook.url, str(webhook.pk), body, complaint)
 
 
-def _lock(complaint_id: int, version: int | None) -> Complaint:
-    """Lock the row for this transaction and check the version the caller saw."""
+def lock(complaint_id: int, version: int | None) -> Complaint:
+    """Lock the row for this transaction and check the version the caller saw.
+
+    Views may call it inside their own transaction before a service, so that the version check
+    covers a service that takes no ``version`` of its own.
+    """
     complaint = Complaint.objects.select_for_update().get(pk=complaint_id)
     if version is not None and complaint.version != version:
         raise ServiceError("version_conflict", "该投诉已被他人更新，请刷新页面后再操作", 409)
@@ -167,6 +180,16 @@ def submit(
 ) -> tuple[Complaint, str]:
     """Create, triage, route and assign a complaint. Returns it with the plain access code (shown once)."""
     now = now or timezone.now()
+    refuse_null_characters(
+        联系人=contact_name,
+        联系电话=contact_phone,
+        邮箱=contact_email,
+        品牌=brand,
+        机具型号=device_model,
+        商户号=merchant_number,
+        终端号=terminal_number,
+        转办文号=regulator_reference,
+    )
     try:
         verdict = triage(
             text,
@@ -299,7 +322,7 @@ def _auto_assign(complaint: Complaint) -> None:
 
 @transaction.atomic
 def assign(complaint_id: int, user, assignee, *, version: int | None = None) -> Complaint:
-    complaint = _lock(complaint_id, version)
+    complaint = lock(complaint_id, version)
     _check(complaint, "assign")
     profile = getattr(assignee, "staff", None)
     if profile is None or (profile.department != complaint.department and not profile.sees_all):
@@ -314,7 +337,7 @@ def assign(complaint_id: int, user, assignee, *, version: int | None = None) -> 
 
 @transaction.atomic
 def transfer(complaint_id: int, user, department: str, reason: str, *, version: int | None = None) -> Complaint:
-    complaint = _lock(complaint_id, version)
+    complaint = lock(complaint_id, version)
     _check(complaint, "assign")
     if department not in KB.departments:
         raise ServiceError("department_unknown", "未知部门")
@@ -337,7 +360,7 @@ def transfer(complaint_id: int, user, department: str, reason: str, *, version: 
 
 @transaction.atomic
 def share(complaint_id: int, user, department: str, reason: str = "") -> ComplaintShare:
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     if department not in KB.departments:
         raise ServiceError("department_unknown", "未知部门")
     if department == complaint.department or complaint.shares.filter(department=department).exists():
@@ -350,7 +373,7 @@ def share(complaint_id: int, user, department: str, reason: str = "") -> Complai
 
 @transaction.atomic
 def add_note(complaint_id: int, user, body: str) -> ComplaintEvent:
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     if not body.strip():
         raise ServiceError("body_required", "备注内容不能为空")
     return record_event(complaint, Kind.NOTE, user=user, body=body.strip())
@@ -366,7 +389,7 @@ def _first_response(complaint: Complaint, now: dt.datetime) -> list[str]:
 @transaction.atomic
 def reply(complaint_id: int, user, body: str, *, version: int | None = None) -> ComplaintEvent:
     """A public reply to the complainant (masked of personal data before it is stored)."""
-    complaint = _lock(complaint_id, version)
+    complaint = lock(complaint_id, version)
     _check(complaint, "reply")
     if not body.strip():
         raise ServiceError("body_required", "答复内容不能为空")
@@ -375,7 +398,7 @@ def reply(complaint_id: int, user, body: str, *, version: int | None = None) -> 
         complaint.status = Status.IN_PROGRESS
         fields.append("status")
     _save(complaint, *fields)
-    event = record_event(complaint, Kind.REPLY, user=user, public=True, body=mask(body.strip()))
+    event = record_event(complaint, Kind.REPLY, user=user, public=True, body=body.strip())
     notify_complainant(complaint, f"您的投诉 {complaint.tracking_number} 有新的答复，请登录查看。")
     return event
 
@@ -383,7 +406,7 @@ def reply(complaint_id: int, user, body: str, *, version: int | None = None) -> 
 @transaction.atomic
 def request_info(complaint_id: int, user, body: str, *, version: int | None = None) -> ComplaintEvent:
     """Ask the complainant for more; internal targets pause, the statutory clock does not."""
-    complaint = _lock(complaint_id, version)
+    complaint = lock(complaint_id, version)
     _check(complaint, "request_info")
     if not body.strip():
         raise ServiceError("body_required", "请说明需要补充的内容")
@@ -391,7 +414,7 @@ def request_info(complaint_id: int, user, body: str, *, version: int | None = No
     fields = _first_response(complaint, now)
     complaint.status, complaint.paused_at = Status.AWAITING_COMPLAINANT, now
     _save(complaint, "status", "paused_at", *fields)
-    event = record_event(complaint, Kind.INFO_REQUESTED, user=user, public=True, body=mask(body.strip()))
+    event = record_event(complaint, Kind.INFO_REQUESTED, user=user, public=True, body=body.strip())
     notify_complainant(complaint, f"您的投诉 {complaint.tracking_number} 需要补充材料，请登录查看。")
     return event
 
@@ -410,7 +433,7 @@ def _resume(complaint: Complaint, now: dt.datetime) -> list[str]:
 
 @transaction.atomic
 def complainant_reply(complaint_id: int, body: str) -> ComplaintEvent:
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     _check(complaint, "complainant_reply")
     if not body.strip():
         raise ServiceError("body_required", "留言内容不能为空")
@@ -424,21 +447,21 @@ def complainant_reply(complaint_id: int, body: str) -> ComplaintEvent:
 
 @transaction.atomic
 def propose_resolution(complaint_id: int, user, body: str, *, version: int | None = None) -> ComplaintEvent:
-    complaint = _lock(complaint_id, version)
+    complaint = lock(complaint_id, version)
     _check(complaint, "propose")
     if not body.strip():
         raise ServiceError("body_required", "请填写解决方案")
     fields = _first_response(complaint, timezone.now()) + _resume(complaint, timezone.now())
     complaint.status = Status.RESOLUTION_PROPOSED
     _save(complaint, "status", *fields)
-    event = record_event(complaint, Kind.RESOLUTION_PROPOSED, user=user, public=True, body=mask(body.strip()))
+    event = record_event(complaint, Kind.RESOLUTION_PROPOSED, user=user, public=True, body=body.strip())
     notify_complainant(complaint, f"您的投诉 {complaint.tracking_number} 已有解决方案，请确认是否接受。")
     return event
 
 
 @transaction.atomic
 def respond_to_resolution(complaint_id: int, accept: bool, comment: str = "") -> ComplaintEvent:
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     _check(complaint, "accept" if accept else "reject")
     now = timezone.now()
     if accept:
@@ -454,20 +477,20 @@ def respond_to_resolution(complaint_id: int, accept: bool, comment: str = "") ->
 
 @transaction.atomic
 def close(complaint_id: int, user, body: str, *, version: int | None = None) -> Complaint:
-    complaint = _lock(complaint_id, version)
+    complaint = lock(complaint_id, version)
     _check(complaint, "close")
     if not body.strip():
         raise ServiceError("body_required", "办结需要填写办结说明")
     complaint.status, complaint.closed_at = Status.CLOSED, timezone.now()
     _save(complaint, "status", "closed_at")
-    record_event(complaint, Kind.CLOSED, user=user, public=True, body=mask(body.strip()))
+    record_event(complaint, Kind.CLOSED, user=user, public=True, body=body.strip())
     notify_complainant(complaint, f"您的投诉 {complaint.tracking_number} 已办结，欢迎对处理情况评价。")
     return complaint
 
 
 @transaction.atomic
 def reopen(complaint_id: int, user, reason: str, *, version: int | None = None) -> Complaint:
-    complaint = _lock(complaint_id, version)
+    complaint = lock(complaint_id, version)
     _check(complaint, "reopen")
     if not reason.strip():
         raise ServiceError("reason_required", "重新打开需要填写理由")
@@ -479,7 +502,7 @@ def reopen(complaint_id: int, user, reason: str, *, version: int | None = None) 
 
 @transaction.atomic
 def escalate(complaint_id: int, user, reason: str) -> Complaint:
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     if not complaint.is_open:
         raise ServiceError("transition_not_allowed", "已办结的投诉不能升级", 409)
     complaint.escalation_level += 1
@@ -500,7 +523,7 @@ def _internal_step(level: int) -> str:
 @transaction.atomic
 def correct_category(complaint_id: int, user, category: str, reason: str = "", channel: str = "") -> Complaint:
     """Correct the classifier; the department follows the routing table and the correction is kept as feedback."""
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     if category not in KB.categories:
         raise ServiceError("category_unknown", "未知分类")
     if channel and channel not in KB.channels:
@@ -555,7 +578,7 @@ def training_feedback() -> list[dict]:
 
 @transaction.atomic
 def request_extension(complaint_id: int, user, days: int, reason: str) -> ExtensionRequest:
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     if not complaint.is_open:
         raise ServiceError("transition_not_allowed", "已办结的投诉不能申请延期", 409)
     if not reason.strip():
@@ -581,7 +604,7 @@ def decide_extension(request_id: int, user, approve: bool, note: str = "") -> Ex
         raise ServiceError("forbidden", f"延期须由{KB.company.complaint_head_role}审批", 403)
     if request.decision != ExtensionRequest.Decision.PENDING:
         raise ServiceError("already_decided", "该延期申请已审批")
-    complaint = _lock(request.complaint_id, None)
+    complaint = lock(request.complaint_id, None)
     request.decision = ExtensionRequest.Decision.APPROVED if approve else ExtensionRequest.Decision.REJECTED
     request.decided_by, request.decided_at = user, timezone.now()
     request.save()
@@ -601,7 +624,7 @@ def decide_extension(request_id: int, user, approve: bool, note: str = "") -> Ex
 
 @transaction.atomic
 def book_visit(complaint_id: int, user, scheduled_for: dt.date, address: str, technician: str) -> TechnicianVisit:
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     if not (address.strip() and technician.strip()):
         raise ServiceError("visit_incomplete", "请填写上门地址和技术员")
     visit = TechnicianVisit.objects.create(
@@ -634,7 +657,7 @@ def record_visit_outcome(visit_id: int, user, outcome: str) -> TechnicianVisit:
 @transaction.atomic
 def request_partner(complaint_id: int, user, partner: Partner, body: str) -> ComplaintEvent:
     """Name the channel partner on the complaint and ask it to respond."""
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     complaint.partner = partner
     _save(complaint, "partner")
     if not complaint.shares.filter(department="channel").exists() and complaint.department != "channel":
@@ -648,7 +671,7 @@ def request_partner(complaint_id: int, user, partner: Partner, body: str) -> Com
 
 @transaction.atomic
 def partner_reply(complaint_id: int, user, body: str) -> ComplaintEvent:
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     if complaint.partner is None:
         raise ServiceError("no_partner", "此投诉未关联渠道方")
     return record_event(complaint, Kind.PARTNER_REPLY, user=user, label=complaint.partner.name, body=body.strip())
@@ -656,13 +679,13 @@ def partner_reply(complaint_id: int, user, body: str) -> ComplaintEvent:
 
 @transaction.atomic
 def rate(complaint_id: int, score: int, comment: str = "") -> Complaint:
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     _check(complaint, "rate")
     if not isinstance(score, int) or not 1 <= score <= 5:
         raise ServiceError("rating_invalid", "评分须为 1 到 5 的整数")
     if complaint.rating is not None:
         raise ServiceError("already_rated", "已评价过，感谢您的反馈", 409)
-    complaint.rating, complaint.rating_comment = score, comment.strip()
+    complaint.rating, complaint.rating_comment = score, mask(comment.strip())
     _save(complaint, "rating", "rating_comment")
     record_event(complaint, Kind.RATED, label=COMPLAINANT, public=True, body=comment.strip(), score=score)
     return complaint
@@ -670,12 +693,12 @@ def rate(complaint_id: int, score: int, comment: str = "") -> Complaint:
 
 @transaction.atomic
 def record_regulator_reply(complaint_id: int, user, body: str) -> Complaint:
-    complaint = _lock(complaint_id, None)
+    complaint = lock(complaint_id, None)
     if complaint.intake != "regulator":
         raise ServiceError("not_regulator_case", "只有监管转办的投诉需要答复监管")
     if not body.strip():
         raise ServiceError("body_required", "请填写对监管的答复")
-    complaint.regulator_reply = body.strip()
+    complaint.regulator_reply = mask(body.strip())
     _save(complaint, "regulator_reply")
     record_event(complaint, Kind.REGULATOR_REPLY, user=user, body=body.strip())
     return complaint
