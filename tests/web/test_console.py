@@ -316,7 +316,7 @@ def test_the_text_is_masked_by_default_and_revealing_it_is_recorded(client, staf
     revealed = as_user(client, staff["supervisor"]).post(url(complaint, "reveal/"))
     assert revealed.status_code == 200
     assert "13812345678" in revealed.content.decode()
-    assert complaint.events.filter(kind=Kind.NOTE, actor=staff["supervisor"], body__contains="原文").exists()
+    assert complaint.events.filter(kind=Kind.TEXT_REVEALED, actor=staff["supervisor"], body__contains="原文").exists()
 
 
 def test_evidence_is_listed_and_downloadable_by_staff_who_see_the_complaint(client, staff, settings, tmp_path):

@@ -596,7 +596,7 @@ def reveal(request, tracking):
     complaint = access.get_complaint_or_404(request.user, tracking)
     if not access.can_reveal(request.user):
         return access.forbidden(request, "只有投诉主管和合规专员可以查看原文")
-    services.add_note(complaint.pk, request.user, "查看了投诉原文（未脱敏）")
+    services.reveal_text(complaint.pk, request.user)
     return render(request, DETAIL, detail_context(request, complaint, reveal=True))
 
 

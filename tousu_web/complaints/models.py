@@ -204,6 +204,7 @@ class ComplaintEvent(models.Model):
         REGULATOR_REPLY = "regulator_reply", "答复监管"
         RATED = "rated", "满意度评价"
         REPEAT_LINKED = "repeat_linked", "关联重复投诉"
+        TEXT_REVEALED = "text_revealed", "查看原文"
 
     complaint = models.ForeignKey(Complaint, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=24, choices=Kind.choices)

@@ -372,6 +372,13 @@ def share(complaint_id: int, user, department: str, reason: str = "") -> Complai
 
 
 @transaction.atomic
+def reveal_text(complaint_id: int, user) -> ComplaintEvent:
+    """Record that ``user`` read the unmasked text (an internal event: who looked, and when)."""
+    complaint = lock(complaint_id, None)
+    return record_event(complaint, Kind.TEXT_REVEALED, user=user, body="查看了投诉原文（未脱敏）")
+
+
+@transaction.atomic
 def add_note(complaint_id: int, user, body: str) -> ComplaintEvent:
     complaint = lock(complaint_id, None)
     if not body.strip():
