@@ -357,7 +357,10 @@ def test_an_idempotency_key_of_200_printable_characters_is_kept(client, db):
     again = send(client, "/api/v1/complaints", json.dumps({"text": FEE_TEXT}), **{"Idempotency-Key": key})
     assert first.status_code == again.status_code == 201
     assert first.json()["tracking_number"] == again.json()["tracking_number"]
-    assert IdempotencyRecord.objects.get().key == key
+    assert again.json()["access_code"] == first.json()["access_code"]
+    record = IdempotencyRecord.objects.get()
+    assert key not in record.key  # only a hash of the client's key is stored
+    assert first.json()["access_code"] not in json.dumps(record.response)  # and the code only sealed
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 
 from django.conf import settings
@@ -22,7 +21,6 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.signals import got_request_exception
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponseNotAllowed
 from django.http.multipartparser import MultiPartParserError
 from django.urls import URLPattern, re_path
@@ -40,7 +38,7 @@ from tousu.triage import check_text
 from tousu.triage import triage as triage_text
 
 from . import evidence, services
-from .models import Complaint, ComplaintEvent, IdempotencyRecord, IntegrationToken
+from .models import Complaint, ComplaintEvent, IntegrationToken
 from .services import ServiceError
 
 KB = knowledge.default()
@@ -394,10 +392,6 @@ def preview(request, payload: PreviewIn):
     return _triage_payload(verdict.to_dict())
 
 
-def _request_hash(payload: ComplaintIn) -> str:
-    return hashlib.sha256(json.dumps(payload.dict(), sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
 @api.post("/complaints", response={201: ComplaintCreated, **ERRORS}, summary="提交投诉")
 def create_complaint(request, payload: ComplaintIn):
     """Submit a complaint. A retry with the same ``Idempotency-Key`` header returns the first result."""
@@ -413,51 +407,22 @@ def create_complaint(request, payload: ComplaintIn):
         raise ApiError(400, "idempotency_key_invalid", "Idempotency-Key 不能含有控制字符")
     _check_input(payload)
     scope = integration.name if integration else "anonymous"
-    digest = _request_hash(payload)
+    fields = {k: v for k, v in payload.dict().items() if k != "text"}
+    fields["intake"] = "api" if integration else "portal"
     if key:
-        replay = _replay(scope, key, digest)
-        if replay is not None:
-            return Status(201, replay)
-    try:
-        with transaction.atomic():
-            complaint, code = services.submit(
-                payload.text,
-                complainant_type=payload.complainant_type,
-                contact_name=payload.contact_name,
-                contact_phone=payload.contact_phone,
-                contact_email=payload.contact_email,
-                brand=payload.brand,
-                device_model=payload.device_model,
-                merchant_number=payload.merchant_number,
-                terminal_number=payload.terminal_number,
-                intake="api" if integration else "portal",
-            )
-            body = {
-                "tracking_number": complaint.tracking_number,
-                "access_code": code,
-                **_triage_payload(complaint.verdict),
-            }
-            body["department"] = complaint.department
-            if key:
-                IdempotencyRecord.objects.create(
-                    key=key, scope=scope, request_hash=digest, complaint=complaint, response=body
-                )
-    except IntegrityError:
-        # A concurrent request with the same key won the race; its complaint is the only one.
-        replay = _replay(scope, key, digest) if key else None
-        if replay is None:
-            raise
-        return Status(201, replay)
-    return Status(201, body)
+        complaint, code = services.submit_once(scope, key, payload.text, **fields)
+    else:
+        complaint, code = services.submit(payload.text, **fields)
+    return Status(201, _created(complaint, code))
 
 
-def _replay(scope: str, key: str, digest: str) -> dict | None:
-    record = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
-    if record is None:
-        return None
-    if record.request_hash != digest:
-        raise ApiError(409, "idempotency_key_reused", "该 Idempotency-Key 已用于另一份不同的投诉")
-    return record.response
+def _created(complaint: Complaint, code: str) -> dict:
+    return {
+        "tracking_number": complaint.tracking_number,
+        "access_code": code,
+        **_triage_payload(complaint.verdict),
+        "department": complaint.department,
+    }
 
 
 TRACKING_MAX = Complaint._meta.get_field("tracking_number").max_length

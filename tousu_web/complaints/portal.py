@@ -9,16 +9,12 @@ other complaint is a 404. Phone numbers and e-mail addresses are shown masked on
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
-import json
 import re
 import uuid
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -33,7 +29,7 @@ from tousu.text import MAX_CHARS
 
 from . import evidence, letters, services
 from .api import ApiError, check_rate
-from .models import Complaint, ComplaintEvent, IdempotencyRecord, Status
+from .models import Complaint, ComplaintEvent, Status
 from .services import ServiceError
 
 app_name = "portal"
@@ -182,56 +178,16 @@ class RatingForm(_Form):
 # ---------------------------------------------------------------------------- submission, once per token
 
 
-class TokenReused(Exception):
-    def __init__(self, tracking_number: str):
-        self.tracking_number = tracking_number
-
-
-def _pad(token: str) -> bytes:
-    return hmac.new(settings.SECRET_KEY.encode(), f"portal-access-code:{token}".encode(), hashlib.sha256).digest()
-
-
-def _seal(token: str, code: str) -> str:
-    """The access code encrypted with a pad only the form's token opens: the database alone cannot reveal it."""
-    return bytes(a ^ b for a, b in zip(code.encode(), _pad(token), strict=False)).hex()
-
-
-def _unseal(token: str, sealed: str) -> str:
-    return bytes(a ^ b for a, b in zip(bytes.fromhex(sealed), _pad(token), strict=False)).decode()
-
-
-def _replay(token: str, key: str, digest: str) -> tuple[Complaint, str] | None:
-    record = IdempotencyRecord.objects.filter(scope=SCOPE, key=key).select_related("complaint").first()
-    if record is None:
-        return None
-    if record.request_hash != digest:
-        raise TokenReused(record.complaint.tracking_number)
-    return record.complaint, _unseal(token, record.response["sealed_code"])
-
-
 def submit_once(request, data: dict) -> tuple[Complaint, str]:
     """Submit a complaint unless this form's token already did: then the first complaint and code again."""
     token = str(data["token"])
     fields = {k: v for k, v in data.items() if k != "token"}
-    key = hashlib.sha256(token.encode()).hexdigest()  # the token itself is never stored
-    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    replay = _replay(token, key, digest)
+    text = fields.pop("text")
+    replay = services.find_replay(SCOPE, token, services.request_digest({"text": text, **fields, "intake": "portal"}))
     if replay is not None:
         return replay
     check_rate(request, "submit", settings.TOUSU_SUBMIT_RATE)
-    try:
-        with transaction.atomic():
-            complaint, code = services.submit(**fields, intake="portal")
-            response = {"tracking_number": complaint.tracking_number, "sealed_code": _seal(token, code)}
-            IdempotencyRecord.objects.create(
-                key=key, scope=SCOPE, request_hash=digest, complaint=complaint, response=response
-            )
-    except IntegrityError:
-        replay = _replay(token, key, digest)  # a concurrent retry with this token won the race
-        if replay is None:
-            raise
-        return replay
-    return complaint, code
+    return services.submit_once(SCOPE, token, text, **fields, intake="portal")
 
 
 # ---------------------------------------------------------------------------- what the pages show
@@ -389,12 +345,12 @@ def submit(request):
         return _submit_page(request, _with_new_token(request, STALE_FORM) if "token" in form.errors else form, 400)
     try:
         complaint, code = submit_once(request, form.cleaned_data)
+    except services.KeyReused as e:  # before ServiceError, its base
+        message = f"此表单已提交过（受理编号 {e.tracking_number}），内容已改动。如需另行投诉，请再次点击提交。"
+        return _submit_page(request, _with_new_token(request, message), 409)
     except (ServiceError, ApiError) as e:
         form.add_error(None, e.message)
         return _submit_page(request, form, _error_status(e))
-    except TokenReused as e:
-        message = f"此表单已提交过（受理编号 {e.tracking_number}），内容已改动。如需另行投诉，请再次点击提交。"
-        return _submit_page(request, _with_new_token(request, message), 409)
     _remember(request, complaint)
     context = {**_complaint_context(complaint, timezone.now()), "access_code": code}
     return _page(request, "result.html", context)

@@ -31,6 +31,7 @@ from .models import (
     ComplaintEvent,
     ComplaintShare,
     ExtensionRequest,
+    IdempotencyRecord,
     Outbox,
     Partner,
     Role,
@@ -249,6 +250,74 @@ def submit(
         except IntegrityError:
             continue  # tracking-number collision: draw again
     raise ServiceError("tracking_number_exhausted", "受理编号生成失败，请稍后重试", 503)
+
+
+class KeyReused(ServiceError):
+    """An idempotency key (or a portal form's token) came back with a different complaint."""
+
+    def __init__(self, tracking_number: str):
+        super().__init__("idempotency_key_reused", "该 Idempotency-Key 已用于另一份不同的投诉", 409)
+        self.tracking_number = tracking_number
+
+
+def request_digest(fields: dict) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _pad(secret: str) -> bytes:
+    return hmac.new(settings.SECRET_KEY.encode(), f"access-code:{secret}".encode(), hashlib.sha256).digest()
+
+
+def _seal(secret: str, code: str) -> str:
+    """The access code encrypted with a pad only the client's key opens: the database alone cannot reveal it."""
+    return bytes(a ^ b for a, b in zip(code.encode(), _pad(secret), strict=False)).hex()
+
+
+def _unseal(secret: str, sealed: str) -> str:
+    return bytes(a ^ b for a, b in zip(bytes.fromhex(sealed), _pad(secret), strict=False)).decode()
+
+
+def _key_hash(scope: str, secret: str) -> str:
+    return hashlib.sha256(f"{scope}:{secret}".encode()).hexdigest()  # the key itself is never stored
+
+
+def find_replay(scope: str, secret: str, digest: str) -> tuple[Complaint, str] | None:
+    """The complaint and access code a first submission under this key made, if there was one."""
+    record = (
+        IdempotencyRecord.objects.filter(scope=scope, key=_key_hash(scope, secret)).select_related("complaint").first()
+    )
+    if record is None:
+        return None
+    if record.request_hash != digest:
+        raise KeyReused(record.complaint.tracking_number)
+    return record.complaint, _unseal(secret, record.response["sealed_code"])
+
+
+def submit_once(scope: str, secret: str, text: str, **fields) -> tuple[Complaint, str]:
+    """:func:`submit` at most once per ``(scope, secret)``: a retry, even a concurrent one, gets the first result.
+
+    ``secret`` is the client's idempotency key (or a portal form's one-time token); only its hash is stored.
+    """
+    digest = request_digest({"text": text, **fields})
+    replay = find_replay(scope, secret, digest)
+    if replay is not None:
+        return replay
+    try:
+        with transaction.atomic():
+            complaint, code = submit(text, **fields)
+            IdempotencyRecord.objects.create(
+                key=_key_hash(scope, secret),
+                scope=scope,
+                request_hash=digest,
+                complaint=complaint,
+                response={"tracking_number": complaint.tracking_number, "sealed_code": _seal(secret, code)},
+            )
+    except IntegrityError:
+        replay = find_replay(scope, secret, digest)  # a concurrent retry with this key won the race
+        if replay is None:
+            raise
+        return replay
+    return complaint, code
 
 
 def _record_intake(complaint: Complaint, verdict) -> None:
