@@ -30,8 +30,11 @@ test: install lint
 	TOUSU_DB=postgresql PGPORT=55432 $(BIN)/pytest tests/web
 
 bench: install
+	bash scripts/ensure-postgres.sh
 	$(BIN)/python bench/bench_triage.py
 	$(BIN)/python bench/bench_extract.py
+	$(BIN)/python bench/bench_http.py
+	$(BIN)/python bench/bench_queue.py
 
 train: install
 	$(BIN)/tousu train

@@ -169,7 +169,7 @@ def search(complaints, q: str):
         found = list(branches[0].union(*branches[1:])[: PAGE_SIZE * 10])
         if found:
             return complaints.filter(pk__in=found)
-    return complaints.filter(functools.reduce(operator.or_, exact, Q(text_masked__icontains=q)))
+    return complaints.filter(functools.reduce(operator.or_, exact, Q(text_masked__contains=q)))
 
 
 ROW_FIELDS = [

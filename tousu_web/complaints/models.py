@@ -146,7 +146,10 @@ class Complaint(models.Model):
 
     class Meta:
         verbose_name = verbose_name_plural = "投诉"
-        indexes = [models.Index(fields=["department", "status", "statutory_due"])]
+        indexes = [
+            models.Index(fields=["department", "status", "statutory_due"]),
+            models.Index(fields=["assignee", "status"]),  # each handler's open load, for auto-assignment
+        ]
         ordering = ["statutory_due"]
 
     def __str__(self) -> str:

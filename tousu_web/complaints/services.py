@@ -16,7 +16,8 @@ import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tousu import deadlines, knowledge
@@ -178,8 +179,13 @@ def submit(
     regulator_due: dt.datetime | None = None,
     partner: Partner | None = None,
     now: dt.datetime | None = None,
+    also=None,
 ) -> tuple[Complaint, str]:
-    """Create, triage, route and assign a complaint. Returns it with the plain access code (shown once)."""
+    """Create, triage, route and assign a complaint. Returns it with the plain access code (shown once).
+
+    Triage runs before the transaction, so no lock is held during the CPU work; ``also(complaint, code)``,
+    when given, runs inside the transaction (an exception from it undoes everything).
+    """
     now = now or timezone.now()
     refuse_null_characters(
         联系人=contact_name,
@@ -246,10 +252,16 @@ def submit(
             with transaction.atomic():
                 complaint = Complaint.objects.create(tracking_number=_new_tracking_number(now), **fields)
                 _record_intake(complaint, verdict)
+                if also is not None:
+                    also(complaint, access_code)
                 return complaint, access_code
         except IntegrityError:
             continue  # tracking-number collision: draw again
     raise ServiceError("tracking_number_exhausted", "受理编号生成失败，请稍后重试", 503)
+
+
+class _KeyTaken(Exception):
+    """Another submission under the same key committed first."""
 
 
 class KeyReused(ServiceError):
@@ -302,22 +314,27 @@ def submit_once(scope: str, secret: str, text: str, **fields) -> tuple[Complaint
     replay = find_replay(scope, secret, digest)
     if replay is not None:
         return replay
+
+    def keep(complaint: Complaint, code: str) -> None:
+        try:
+            with transaction.atomic():
+                IdempotencyRecord.objects.create(
+                    key=_key_hash(scope, secret),
+                    scope=scope,
+                    request_hash=digest,
+                    complaint=complaint,
+                    response={"tracking_number": complaint.tracking_number, "sealed_code": _seal(secret, code)},
+                )
+        except IntegrityError:
+            raise _KeyTaken from None
+
     try:
-        with transaction.atomic():
-            complaint, code = submit(text, **fields)
-            IdempotencyRecord.objects.create(
-                key=_key_hash(scope, secret),
-                scope=scope,
-                request_hash=digest,
-                complaint=complaint,
-                response={"tracking_number": complaint.tracking_number, "sealed_code": _seal(secret, code)},
-            )
-    except IntegrityError:
+        return submit(text, **fields, also=keep)
+    except _KeyTaken:
         replay = find_replay(scope, secret, digest)  # a concurrent retry with this key won the race
         if replay is None:
-            raise
+            raise ServiceError("idempotency_conflict", "同一请求正在处理中，请稍后重试", 409) from None
         return replay
-    return complaint, code
 
 
 def _record_intake(complaint: Complaint, verdict) -> None:
@@ -365,10 +382,17 @@ def _link_repeat(complaint: Complaint) -> None:
 
 def pick_assignee(department: str):
     """The present handler of ``department`` with the fewest open complaints (lowest id on a tie)."""
+    open_load = (
+        Complaint.objects.filter(assignee=OuterRef("user_id"), status__in=OPEN_STATUSES)
+        .order_by()
+        .values("assignee")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     profiles = (
         StaffProfile.objects.filter(department=department, absent=False, user__is_active=True)
         .filter(role__in=[Role.HANDLER, Role.AGENT, Role.COMPLIANCE])
-        .annotate(load=Count("user__complaints", filter=Q(user__complaints__status__in=OPEN_STATUSES)))
+        .annotate(load=Coalesce(Subquery(open_load), 0))
         .order_by("load", "user_id")
         .select_related("user")
     )
@@ -795,7 +819,8 @@ def sweep_deadlines(now: dt.datetime | None = None) -> dict[str, int]:
     open_complaints = Complaint.objects.filter(status__in=OPEN_STATUSES)
     for pk in open_complaints.filter(breached_at__isnull=True, statutory_due__lt=now).values_list("pk", flat=True):
         with transaction.atomic():
-            if Complaint.objects.filter(pk=pk, breached_at__isnull=True).update(breached_at=now) != 1:
+            claim = Complaint.objects.filter(pk=pk, breached_at__isnull=True, status__in=OPEN_STATUSES)
+            if claim.update(breached_at=now) != 1:
                 continue
             complaint = Complaint.objects.get(pk=pk)
             complaint.escalation_level = max(complaint.escalation_level, 1) + 1
@@ -811,7 +836,8 @@ def sweep_deadlines(now: dt.datetime | None = None) -> dict[str, int]:
     soon = open_complaints.filter(warned_at__isnull=True, breached_at__isnull=True, statutory_due__lt=now + warn_before)
     for pk in soon.values_list("pk", flat=True):
         with transaction.atomic():
-            if Complaint.objects.filter(pk=pk, warned_at__isnull=True).update(warned_at=now) != 1:
+            claim = Complaint.objects.filter(pk=pk, warned_at__isnull=True, status__in=OPEN_STATUSES)
+            if claim.update(warned_at=now) != 1:
                 continue
             complaint = Complaint.objects.get(pk=pk)
             record_event(
