@@ -9,3 +9,8 @@ urlpatterns = [
     path("console/", include("tousu_web.complaints.console")),
     path("", include("tousu_web.complaints.portal")),
 ]
+
+handler400 = "tousu_web.errors.bad_request"
+handler403 = "tousu_web.errors.permission_denied"
+handler404 = "tousu_web.errors.page_not_found"
+handler500 = "tousu_web.errors.server_error"
