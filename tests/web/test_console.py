@@ -553,3 +553,34 @@ def test_an_agent_sees_their_department_queue(client, staff):
     agent = make_staff("agent1", Role.AGENT, "finance")
     complaint = submit()
     assert rows(as_user(client, agent).get("/console/")) == [complaint.tracking_number]
+
+
+def test_staff_enter_a_regulator_transfer_that_goes_to_compliance_on_the_regulators_date(client, staff):
+    as_user(client, staff["compliance"])
+    data = {
+        "intake": "regulator",
+        "text": "商户反映代理商承诺费率0.38，实际被扣0.6%，人民银行转办",
+        "complainant_type": "merchant",
+        "regulator_reference": "银转〔2026〕88号",
+        "regulator_due": "2026-12-05",
+    }
+    missing = client.post("/console/new/", {**data, "regulator_reference": ""})
+    assert missing.status_code == 400
+    assert "转办文号" in missing.content.decode()
+    response = client.post("/console/new/", data)
+    assert response.status_code == 302
+    from tousu_web.complaints.models import Complaint
+
+    complaint = Complaint.objects.get()
+    assert complaint.intake == "regulator" and complaint.department == "compliance"
+    assert complaint.regulator_reference == "银转〔2026〕88号"
+    assert complaint.statutory_due.astimezone(timezone.get_current_timezone()).date() == dt.date(2026, 12, 5)
+
+
+def test_a_hotline_complaint_is_triaged_and_routed_like_any_other(client, staff):
+    as_user(client, staff["supervisor"])
+    response = client.post("/console/new/", {"intake": "hotline", "text": FEE_TEXT, "complainant_type": "merchant"})
+    assert response.status_code == 302
+    from tousu_web.complaints.models import Complaint
+
+    assert Complaint.objects.get().department == "finance"

@@ -636,6 +636,56 @@ def evidence_file(request, tracking, pk):
 # ---------------------------------------------------------------------------- partners and feedback
 
 
+class IntakeForm(forms.Form):
+    """A complaint taken by staff: on the hotline, or transferred by a regulator (转办)."""
+
+    intake = forms.ChoiceField(label="受理渠道", choices=[("hotline", "热线录入"), ("regulator", "监管转办")])
+    text = forms.CharField(label="投诉内容", max_length=20000, widget=forms.Textarea(attrs={"rows": 8}))
+    complainant_type = forms.ChoiceField(
+        label="投诉人类型", choices=[("unknown", "未说明"), ("merchant", "商户"), ("consumer", "个人消费者")]
+    )
+    contact_name = forms.CharField(label="联系人", max_length=50, required=False)
+    contact_phone = forms.CharField(label="联系电话", max_length=30, required=False)
+    merchant_number = forms.CharField(label="商户号", max_length=30, required=False)
+    terminal_number = forms.CharField(label="终端号", max_length=30, required=False)
+    partner = forms.ModelChoiceField(label="渠道方", queryset=Partner.objects.filter(active=True), required=False)
+    regulator_reference = forms.CharField(label="转办文号", max_length=60, required=False)
+    regulator_due = forms.DateField(
+        label="监管要求答复日期", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("intake") == "regulator" and not (data.get("regulator_reference") and data.get("regulator_due")):
+            raise ValidationError("监管转办须填写转办文号和监管要求的答复日期")
+        return data
+
+
+@access.staff_required
+def intake(request):
+    """Enter a complaint taken on the hotline or transferred by a regulator; it is triaged like any other."""
+    form = IntakeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        due = data.pop("regulator_due")
+        if due is not None:
+            data["regulator_due"] = dt.datetime.combine(
+                due, dt.time(23, 59, 59), tzinfo=timezone.get_current_timezone()
+            )
+        text = data.pop("text")
+        try:
+            complaint, _ = services.submit(text, **data)
+        except ServiceError as e:
+            form.add_error(None, e.message)
+        else:
+            messages.success(request, f"已受理，受理编号 {complaint.tracking_number}")
+            if access.visible_complaints(request.user).filter(pk=complaint.pk).exists():
+                return redirect("console:detail", tracking=complaint.tracking_number)
+            return redirect("console:queue")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "complaints/console/intake.html", {"form": form}, status=status)
+
+
 @access.staff_required
 def partners(request):
     visible = access.visible_complaints(request.user).filter(partner__isnull=False)
@@ -682,6 +732,7 @@ urlpatterns = [
     path("c/<str:tracking>/reveal/", reveal, name="reveal"),
     path("c/<str:tracking>/do/<slug:action>/", act, name="act"),
     path("c/<str:tracking>/evidence/<int:pk>/", evidence_file, name="evidence"),
+    path("new/", intake, name="intake"),
     path("partners/", partners, name="partners"),
     path("partners/<int:pk>/", partner_detail, name="partner"),
     path("feedback.jsonl", feedback, name="feedback"),
