@@ -94,10 +94,10 @@ def refuse_null_characters(**fields: str) -> None:
             raise ServiceError("null_character", f"{name} 含有空字符（\\0），无法保存")
 
 
-def record_event(complaint, kind, *, user=None, label=None, public=False, body="", **data) -> ComplaintEvent:
-    """Append one event; its text is stored with personal data masked, whoever wrote it."""
+def _new_event(complaint, kind, *, user=None, label=None, public=False, body="", **data) -> ComplaintEvent:
+    """An unsaved event; its text is masked of personal data, whoever wrote it."""
     refuse_null_characters(内容=body)
-    event = ComplaintEvent.objects.create(
+    return ComplaintEvent(
         complaint=complaint,
         kind=kind,
         actor=user,
@@ -106,6 +106,12 @@ def record_event(complaint, kind, *, user=None, label=None, public=False, body="
         body=mask(body) if body else body,
         data=data,
     )
+
+
+def record_event(complaint, kind, *, user=None, label=None, public=False, body="", **data) -> ComplaintEvent:
+    """Append one event (stored masked, see ``_new_event``) and queue the webhooks of a public one."""
+    event = _new_event(complaint, kind, user=user, label=label, public=public, body=body, **data)
+    event.save()
     if public:
         _queue_webhooks(complaint, event)
     return event
@@ -338,46 +344,64 @@ def submit_once(scope: str, secret: str, text: str, **fields) -> tuple[Complaint
 
 
 def _record_intake(complaint: Complaint, verdict) -> None:
-    record_event(complaint, Kind.SUBMITTED, label=COMPLAINANT, public=True, body="投诉已受理", intake=complaint.intake)
-    record_event(
-        complaint,
-        Kind.CLASSIFIED,
-        body="；".join(verdict.reasons),
-        category=verdict.category,
-        confidence=verdict.confidence,
-        departments=verdict.departments,
-        needs_review=verdict.needs_review,
-    )
-    for department in verdict.departments[1:]:
-        ComplaintShare.objects.create(
-            complaint=complaint, department=department, reason="第三方渠道办理，渠道管理部协办"
+    """Everything that happens at intake, in few statements: a submission is the hottest path."""
+    events = [
+        _new_event(
+            complaint, Kind.SUBMITTED, label=COMPLAINANT, public=True, body="投诉已受理", intake=complaint.intake
+        ),
+        _new_event(
+            complaint,
+            Kind.CLASSIFIED,
+            body="；".join(verdict.reasons),
+            category=verdict.category,
+            confidence=verdict.confidence,
+            departments=verdict.departments,
+            needs_review=verdict.needs_review,
+        ),
+    ]
+    shares = [
+        ComplaintShare(complaint=complaint, department=d, reason="第三方渠道办理，渠道管理部协办")
+        for d in verdict.departments[1:]
+    ]
+    events += [
+        _new_event(
+            complaint, Kind.SHARED, body=f"增加协办：{KB.department_name(s.department)}", department=s.department
         )
-        record_event(complaint, Kind.SHARED, body=f"增加协办：{KB.department_name(department)}", department=department)
-    _link_repeat(complaint)
-    _auto_assign(complaint)
+        for s in shares
+    ]
+    changed = []
+    earlier = _earlier_complaint(complaint)
+    if earlier is not None:
+        complaint.repeat_of = earlier
+        changed.append("repeat_of")
+        body = f"同一商户号、终端号或手机号的投诉 {earlier.tracking_number} 未结或近期办结，标记为重复投诉"
+        events.append(_new_event(complaint, Kind.REPEAT_LINKED, body=body, earlier=earlier.tracking_number))
+    user = pick_assignee(complaint.department)
+    if user is not None:
+        complaint.assignee, complaint.status = user, Status.ASSIGNED
+        changed += ["assignee", "status"]
+        body = f"自动分派给 {actor_label(user)}（在岗且待办最少）"
+        events.append(_new_event(complaint, Kind.ASSIGNED, body=body, assignee=user.pk))
+    if changed:
+        complaint.save(update_fields=changed)
+    ComplaintShare.objects.bulk_create(shares)
+    for event in ComplaintEvent.objects.bulk_create(events):
+        if event.public:
+            _queue_webhooks(complaint, event)
     notify_complainant(complaint, f"您的投诉已受理，受理编号 {complaint.tracking_number}。")
 
 
-def _link_repeat(complaint: Complaint) -> None:
+def _earlier_complaint(complaint: Complaint) -> Complaint | None:
+    """An open or recently closed complaint with the same merchant number, terminal number or phone."""
     keys = Q()
     for field in ("merchant_number", "terminal_number", "contact_phone"):
         value = getattr(complaint, field)
         if value:
             keys |= Q(**{field: value})
     if not keys:
-        return
+        return None
     recent = Q(status__in=OPEN_STATUSES) | Q(closed_at__gte=complaint.received_at - REPEAT_WINDOW)
-    earlier = Complaint.objects.filter(keys & recent).exclude(pk=complaint.pk).order_by("-received_at").first()
-    if earlier is None:
-        return
-    complaint.repeat_of = earlier
-    complaint.save(update_fields=["repeat_of"])
-    record_event(
-        complaint,
-        Kind.REPEAT_LINKED,
-        body=f"同一商户号、终端号或手机号的投诉 {earlier.tracking_number} 未结或近期办结，标记为重复投诉",
-        earlier=earlier.tracking_number,
-    )
+    return Complaint.objects.filter(keys & recent).exclude(pk=complaint.pk).order_by("-received_at").first()
 
 
 def pick_assignee(department: str):
