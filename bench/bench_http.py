@@ -31,6 +31,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from scratch_db import database_env, fresh_postgres
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
@@ -152,41 +154,14 @@ def machine_busy() -> tuple[float, float]:
 
 
 def django_env(db: str, scratch: Path) -> dict[str, str]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tousu_web.settings", "TOUSU_DB": db}
-    env.update(
+    return database_env(
+        db,
+        scratch,
+        BENCH_DB if db == "postgresql" else "bench",
         TOUSU_SUBMIT_RATE=str(10**9),  # the anonymous per-address limit would stop a benchmark from one address
-        TOUSU_LOG_LEVEL="WARNING",
-        TOUSU_VAR_DIR=str(scratch),
         TOUSU_EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         TOUSU_DEBUG="0",
     )
-    if db == "sqlite":
-        env["TOUSU_SQLITE_PATH"] = str(scratch / "bench.sqlite3")
-    else:
-        env.update(
-            PGDATABASE=BENCH_DB,
-            PGHOST=os.environ.get("PGHOST", HOST),
-            PGPORT=os.environ.get("PGPORT", "55432"),
-            PGUSER=os.environ.get("PGUSER", "tousu"),
-            PGPASSWORD=os.environ.get("PGPASSWORD", "tousu"),
-        )
-    return env
-
-
-def fresh_postgres(env: dict[str, str]) -> str | None:
-    """Drop and create the benchmark database; the reason it cannot, or None."""
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed"
-    dsn = dict(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"], password=env["PGPASSWORD"])
-    try:
-        with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=3, **dsn) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    except psycopg.Error as e:
-        return f"no PostgreSQL at {env['PGHOST']}:{env['PGPORT']} ({str(e).strip().splitlines()[0]})"
-    return None
 
 
 SEED_STAFF = """

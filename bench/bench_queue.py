@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from scratch_db import database_env, fresh_postgres, postgres_admin
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "tousu_bench_queue"
 TARGET_MS = 200
@@ -303,36 +305,6 @@ def one_database(args) -> None:
 # ---------------------------------------------------------------------------- main
 
 
-def database_env(db: str, scratch: Path) -> dict[str, str]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tousu_web.settings", "TOUSU_DB": db, "TOUSU_LOG_LEVEL": "WARNING"}
-    env["TOUSU_VAR_DIR"] = str(scratch)
-    if db == "sqlite":
-        env["TOUSU_SQLITE_PATH"] = str(scratch / "queue.sqlite3")
-        return env
-    env.update(
-        PGDATABASE=BENCH_DB,
-        PGHOST=os.environ.get("PGHOST", "127.0.0.1"),
-        PGPORT=os.environ.get("PGPORT", "55432"),
-        PGUSER=os.environ.get("PGUSER", "tousu"),
-        PGPASSWORD=os.environ.get("PGPASSWORD", "tousu"),
-    )
-    return env
-
-
-def postgres_admin(env: dict[str, str], statement: str) -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed"
-    dsn = dict(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"], password=env["PGPASSWORD"])
-    try:
-        with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=3, **dsn) as conn:
-            conn.execute(statement)
-    except psycopg.Error as e:
-        return f"no PostgreSQL at {env['PGHOST']}:{env['PGPORT']} ({str(e).strip().splitlines()[0]})"
-    return None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", default="sqlite,postgresql")
@@ -350,12 +322,11 @@ def main() -> None:
     scratch = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="tousu-bench-queue-"))
     try:
         for db in args.databases.split(","):
-            env = database_env(db, scratch / db)
+            env = database_env(db, scratch / db, BENCH_DB if db == "postgresql" else "queue")
             (scratch / db).mkdir(parents=True, exist_ok=True)
             reuse = bool(args.keep) and (scratch / db / "queue-seed.json").exists()
             if db == "postgresql" and not reuse:
-                reason = postgres_admin(env, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-                reason = reason or postgres_admin(env, f"CREATE DATABASE {BENCH_DB}")
+                reason = fresh_postgres(env)
                 if reason:
                     print(f"postgresql: skipped: {reason}")
                     continue
