@@ -58,6 +58,7 @@ def test_cues_are_phrases_of_the_original_text(tiny_model):
     assert result["category"].label == "fee_rate"
     assert result["category"].cues
     assert all(cue.phrase in text for cue in result["category"].cues)
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in cue.phrase) for cue in result["category"].cues)
 
 
 def test_text_with_no_known_ngram_gets_the_prior(tiny_model):
