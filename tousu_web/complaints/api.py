@@ -392,7 +392,36 @@ def preview(request, payload: PreviewIn):
     return _triage_payload(verdict.to_dict())
 
 
-@api.post("/complaints", response={201: ComplaintCreated, **ERRORS}, summary="提交投诉")
+# Headers read by the views themselves, declared so the OpenAPI document says how to call the API.
+IDEMPOTENCY_HEADER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": "同一键的重试返回首次提交的结果，不会重复受理（最长 200 个字符，不含控制字符）",
+    "schema": {"type": "string", "maxLength": 200, "pattern": "^[\\x20-\\x7e]*$"},
+}
+AUTH_HEADER = {
+    "in": "header",
+    "name": "Authorization",
+    "required": False,
+    "description": "系统对接令牌：Bearer <令牌>；匿名调用可省略",
+    "schema": {"type": "string", "pattern": "^(Bearer [A-Za-z0-9._~+/=-]+)?$"},
+}
+ACCESS_CODE_HEADER = {
+    "in": "header",
+    "name": "X-Access-Code",
+    "required": False,
+    "description": "受理时返回的查询码（或用系统对接令牌）",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9]{0,20}$"},
+}
+
+
+@api.post(
+    "/complaints",
+    response={201: ComplaintCreated, **ERRORS},
+    summary="提交投诉",
+    openapi_extra={"parameters": [IDEMPOTENCY_HEADER, AUTH_HEADER]},
+)
 def create_complaint(request, payload: ComplaintIn):
     """Submit a complaint. A retry with the same ``Idempotency-Key`` header returns the first result."""
     integration = _integration(request)
@@ -472,13 +501,23 @@ def status_payload(complaint: Complaint) -> dict:
     }
 
 
-@api.get("/complaints/{tracking_number}", response={200: ComplaintStatus, **ERRORS}, summary="查询投诉进度")
+@api.get(
+    "/complaints/{tracking_number}",
+    response={200: ComplaintStatus, **ERRORS},
+    summary="查询投诉进度",
+    openapi_extra={"parameters": [ACCESS_CODE_HEADER, AUTH_HEADER]},
+)
 def read_complaint(request, tracking_number: str):
     """Needs the access code (``X-Access-Code`` header or ``?code=``) or a token with complaints:read."""
     return status_payload(_complaint_for(request, tracking_number))
 
 
-@api.post("/complaints/{tracking_number}/replies", response={201: ComplaintStatus, **ERRORS}, summary="投诉人留言")
+@api.post(
+    "/complaints/{tracking_number}/replies",
+    response={201: ComplaintStatus, **ERRORS},
+    summary="投诉人留言",
+    openapi_extra={"parameters": [ACCESS_CODE_HEADER, AUTH_HEADER]},
+)
 def post_reply(request, tracking_number: str, payload: MessageIn):
     _check_input(payload)
     complaint = _complaint_for(request, tracking_number)
@@ -491,6 +530,7 @@ def post_reply(request, tracking_number: str, payload: MessageIn):
     "/complaints/{tracking_number}/evidence",
     response={201: ComplaintStatus, **ERRORS},
     summary="上传证据（图片或 PDF，每件投诉最多 10 个、每个不超过 10 MB）",
+    openapi_extra={"parameters": [ACCESS_CODE_HEADER, AUTH_HEADER]},
 )
 def post_evidence(request, tracking_number: str, files: list[UploadedFile] = File(..., min_length=1)):
     complaint = _complaint_for(request, tracking_number)
