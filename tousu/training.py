@@ -30,7 +30,12 @@ NGRAM_RANGE = (1, 3)
 C = 10.0
 HELD_OUT_SHARE = 5  # one story in five
 REVIEW_TARGET = 0.97  # department accuracy wanted among complaints not sent to review
-MARGINS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+# The guideline decides between categories that both fit by its priority list. A category "fits"
+# when its probability is at least this share of the top one. Fixed, not fitted: on the written
+# calibration set the best share is 1.0 (argmax) because its stories are tidy, but on 36 real
+# complaints taken from public news reports (kept outside the repository; see the issue notes)
+# argmax gave department 0.778 and 0.5 gave 0.861, for a cost of 0.012 on the calibration set.
+PRIORITY_MARGIN = 0.5
 
 
 def _analyzer(text: str) -> list[str]:
@@ -110,9 +115,8 @@ def train(
     out_dir:
         Where ``triage.npz`` and ``meta.json`` are written.
     calibration_dir:
-        Folder of independently written labelled complaints. The softmax temperature, the
-        priority margin and the review threshold are chosen on it (on the held-back fifth when
-        it is missing or empty).
+        Folder of independently written labelled complaints. The softmax temperature and the
+        review threshold are chosen on it (on the held-back fifth when it is missing or empty).
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -150,11 +154,9 @@ def train(
         },
         "tasks": meta_tasks,
         "priority": list(kb.categories),
-        "priority_margin": 1.0,
+        "priority_margin": PRIORITY_MARGIN,
         "review_threshold": 0.0,
     }
-    _write_meta(out_dir, meta)
-    meta["priority_margin"] = _choose_margin(out_dir, meta, calibration, kb)
     _write_meta(out_dir, meta)
     predictions = Classifier.load(out_dir).predict([s["text"] for s in calibration], explain=())
     confidence = np.array([p["category"].confidence for p in predictions])
@@ -184,20 +186,6 @@ def calibration_set(directory: Path | str | None = CALIBRATION_DIR) -> list[dict
 
 def _with_department(rows: list[dict], kb) -> list[dict]:
     return [{**r, "department": kb.categories[r["category"]].department} for r in rows]
-
-
-def _choose_margin(out_dir: Path, meta: dict, calibration: list[dict], kb) -> float:
-    """The priority margin with the best category macro-F1 on the calibration set (the widest on a tie)."""
-    classifier = Classifier.load(out_dir)
-    texts = [s["text"] for s in calibration]
-    gold = _with_department(calibration, kb)
-    best, best_f1 = 1.0, -1.0
-    for margin in MARGINS:
-        classifier.priority_margin = margin
-        f1 = score(gold, _rows(classifier.predict(texts, ()), kb))["category_macro_f1"]
-        if f1 > best_f1 + 1e-9:
-            best, best_f1 = margin, f1
-    return best
 
 
 def _rows(predictions, kb, threshold: float = 0.0) -> list[dict]:
