@@ -12,6 +12,9 @@ from tousu.brands import detect
         ("去年在乐刷办的机器，后来又换了拉卡拉，拉卡拉也扣费", "lakala"),
         ("我在银行门口办的POS机", "unknown"),
         ("LAKALA app crashed", "lakala"),
+        ("杉德风控把账户限额了", "shande"),
+        ("中金支付官网申请的大POS", "zhongjin"),
+        ("星驿付的电签一直签到失败", "xingyifu"),
     ],
 )
 def test_it_names_the_payment_company(text, brand):
