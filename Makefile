@@ -31,6 +31,7 @@ test: install lint
 
 bench: install
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-wrk.sh
 	$(BIN)/python bench/bench_triage.py
 	$(BIN)/python bench/bench_extract.py
 	$(BIN)/python bench/bench_http.py

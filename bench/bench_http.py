@@ -4,21 +4,32 @@ For each database — a fresh SQLite file, then a fresh PostgreSQL database when
 (PGHOST/PGPORT/PGUSER/PGPASSWORD, default 127.0.0.1:55432 tousu/tousu, as scripts/ensure-postgres.sh
 starts it) — the app is migrated, given a few handlers per department, and served by gunicorn on
 127.0.0.1. Then ``--clients`` concurrent clients send ``--requests`` submissions (realistic texts from
-corpus/stories, with contact data) and the script prints submissions/s, p50/p99 latency and errors,
-with the CPU the app's workers spent per submission. Bounded: at most ``--seconds`` of load per
-database. Only loopback is used. Prints figures; asserts nothing (exit 0 unless the server fails).
+corpus/stories, with contact data, each under an Idempotency-Key of its own, as an anonymous client)
+and the script prints submissions/s, p50/p99 latency and errors, with the CPU per submission of the app's
+workers, of PostgreSQL's server processes and of the load generator (user + system time of those processes
+alone, so other load on the machine does not count), and how busy the machine was besides.
+
+The load generator is ``wrk`` (Debian's package; scripts/ensure-wrk.sh installs it, ``make bench`` runs
+that) with bench_http.lua: C, so it takes little of the two cores it shares with the server. Without
+wrk the script says so and uses Python threads instead, which take about three times wrk's CPU.
+Bounded: at most ``--seconds`` of load per database. Only loopback is used. Prints figures; asserts
+nothing (exit 0 unless the server fails).
 
     .venv/bin/python bench/bench_http.py [--databases sqlite,postgresql] [--workers 4] [--clients 16]
-    .venv/bin/python bench/bench_http.py --profile var/profile   # py-spy stacks of the workers, summarised
+    .venv/bin/python bench/bench_http.py --client python    # the Python load generator even where wrk is
+    .venv/bin/python bench/bench_http.py --profile var/profile   # py-spy: where the workers spend CPU (GIL held)
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
 import random
+import re
+import resource
 import shutil
 import signal
 import socket
@@ -28,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -62,12 +74,12 @@ def payloads(n: int, seed: int = 7) -> list[bytes]:
     return bodies
 
 
-def submit(port: int, body: bytes) -> tuple[float, int | str]:
+def submit(port: int, body: bytes, key: str) -> tuple[float, int | str]:
     """One submission on a fresh connection (gunicorn's sync workers close after each response)."""
     start = time.perf_counter()
     conn = http.client.HTTPConnection(HOST, port, timeout=30)
     try:
-        conn.request("POST", PATH, body=body, headers={"Content-Type": "application/json"})
+        conn.request("POST", PATH, body=body, headers={"Content-Type": "application/json", "Idempotency-Key": key})
         response = conn.getresponse()
         response.read()
         outcome: int | str = response.status
@@ -78,9 +90,9 @@ def submit(port: int, body: bytes) -> tuple[float, int | str]:
     return (time.perf_counter() - start) * 1000, outcome
 
 
-def load(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
+def load_python(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
     """``clients`` threads share the bodies; stop when all are sent or ``seconds`` have passed."""
-    lock, next_index = threading.Lock(), [0]
+    lock, next_index, run = threading.Lock(), [0], uuid.uuid4().hex[:12]
     latencies: list[float] = []
     outcomes: Counter = Counter()
     deadline = time.monotonic() + seconds
@@ -92,7 +104,7 @@ def load(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
                 next_index[0] += 1
             if i >= len(bodies):
                 return
-            ms, outcome = submit(port, bodies[i])
+            ms, outcome = submit(port, bodies[i], f"{run}-{i}")
             with lock:
                 latencies.append(ms)
                 outcomes[outcome] += 1
@@ -118,6 +130,46 @@ def load(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
     }
 
 
+def load_wrk(port: int, bodies: list[bytes], clients: int, seconds: float, scratch: Path) -> dict:
+    """The same load from wrk: ``clients`` connections on one thread, each request with its own body and key."""
+    bodies_file = scratch / f"bodies-{uuid.uuid4().hex[:8]}.jsonl"
+    bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
+    argv = ["wrk", "-t", "1", "-c", str(clients), "-d", f"{int(seconds)}s", "--timeout", "30s"]
+    argv += ["-s", str(Path(__file__).with_name("bench_http.lua")), f"http://{HOST}:{port}{PATH}"]
+    argv += ["--", str(bodies_file), str(len(bodies)), uuid.uuid4().hex[:12], "1"]
+    wrk = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timer = threading.Timer(seconds + 60, wrk.kill)
+    timer.start()
+    output = []
+    for line in wrk.stdout:
+        output.append(line)
+        if line.startswith("wrk-all-received"):  # or wrk would wait until its -d is over
+            wrk.send_signal(signal.SIGINT)
+    timer.cancel()
+    found = re.search(r"^wrk-result (.*)$", "".join(output), re.MULTILINE)
+    if wrk.wait() != 0 or not found:
+        sys.exit(f"wrk failed ({wrk.returncode}): {''.join(output)[-1000:]}")
+    result = json.loads(found.group(1))
+    outcomes = {int(status): n for status, n in result["outcomes"].items()}
+    if result["socket_errors"]:
+        outcomes["socket errors"] = result["socket_errors"]
+    done = result["requests"]
+    return {
+        "requests": done,
+        "seconds": round(result["seconds"], 2),
+        "per_s": round(done / result["seconds"], 1),
+        **{k: result[k] for k in ("p50_ms", "p99_ms", "max_ms")},
+        "errors": sum(n for outcome, n in outcomes.items() if outcome != 201),
+        "outcomes": outcomes,
+    }
+
+
+def children_cpu() -> float:
+    """User + system CPU of the waited-for child processes so far (the wrk runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 # ---------------------------------------------------------------------------- the server
 
 
@@ -127,16 +179,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes so far (Linux /proc), 0 for one that is gone."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU of each of these processes so far (Linux /proc); none for one that is gone."""
+    tick, seconds = os.sysconf("SC_CLK_TCK"), {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two readings; a process that started in between counts from 0."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def children(pid: int) -> list[int]:
@@ -161,6 +218,7 @@ def django_env(db: str, scratch: Path) -> dict[str, str]:
         TOUSU_SUBMIT_RATE=str(10**9),  # the anonymous per-address limit would stop a benchmark from one address
         TOUSU_EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         TOUSU_DEBUG="0",
+        TOUSU_CONN_MAX_AGE="600",  # one PostgreSQL connection per worker for the whole run: its CPU is counted whole
     )
 
 
@@ -193,12 +251,13 @@ def prepare(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-c", SEED_STAFF], **run)
 
 
-def start_server(env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen:
+def start_server(env: dict[str, str], port: int, workers: int, threads: int, log: Path) -> subprocess.Popen:
     gunicorn = BIN / "gunicorn"
     if not gunicorn.exists():
         sys.exit(f"{gunicorn} is missing: pip install the web extra (gunicorn is pinned in pyproject.toml)")
     argv = [str(gunicorn), "tousu_web.wsgi:application", "--bind", f"{HOST}:{port}", "--workers", str(workers)]
-    argv += ["--worker-class", "sync", "--preload", "--timeout", "60", "--error-logfile", str(log)]
+    argv += ["--worker-class", "sync"] if threads == 1 else ["--worker-class", "gthread", "--threads", str(threads)]
+    argv += ["--preload", "--timeout", "60", "--error-logfile", str(log)]
     server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -239,7 +298,7 @@ def start_profile(server: subprocess.Popen, out: Path, seconds: float) -> list[s
     out.mkdir(parents=True, exist_ok=True)
     procs = []
     for pid in children(server.pid):
-        argv = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--nonblocking"]
+        argv = [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--nonblocking", "--gil"]
         argv += ["--duration", str(int(seconds)), "--output", str(out / f"{pid}.txt")]
         procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return procs
@@ -286,24 +345,32 @@ def bench(db: str, args, scratch: Path) -> dict | None:
             return None
     prepare(env)
     port = free_port()
-    server = start_server(env, port, args.workers, scratch / f"gunicorn-{db}.log")
+    server = start_server(env, port, args.workers, args.threads, scratch / f"gunicorn-{db}.log")
+    if args.client == "wrk":
+        load = functools.partial(load_wrk, scratch=scratch)
+    else:
+        load = load_python
     try:
         bodies = payloads(args.requests + args.warmup)
         load(port, bodies[: args.warmup], args.clients, args.seconds)  # every worker connects and warms up
         pids = children(server.pid)
         backends = postgres_backends(env) if db == "postgresql" else []
         cpu_before, db_before, (busy0, all0) = cpu_seconds(pids), cpu_seconds(backends), machine_busy()
-        client_before = time.process_time()
+        client_before = time.process_time() + children_cpu()
         spies = start_profile(server, Path(args.profile) / db, args.seconds) if args.profile else []
         figures = load(port, bodies[args.warmup :], args.clients, args.seconds)
-        cpu, db_cpu = cpu_seconds(pids) - cpu_before, cpu_seconds(backends) - db_before
+        cpu = cpu_spent(cpu_before, cpu_seconds(pids))
+        db_cpu = cpu_spent(db_before, cpu_seconds(postgres_backends(env))) if backends else 0.0
+        client_cpu = time.process_time() + children_cpu() - client_before
         busy1, all1 = machine_busy()
-        figures["app_cpu_ms_per_request"] = round(1000 * cpu / max(1, figures["requests"]), 2)
-        figures["db_cpu_ms_per_request"] = round(1000 * db_cpu / max(1, figures["requests"]), 2) if backends else None
-        figures["client_cpu_ms_per_request"] = round(
-            1000 * (time.process_time() - client_before) / max(1, figures["requests"]), 2
-        )
+        per_request = 1000 / max(1, figures["requests"])
+        figures["app_cpu_ms_per_request"] = round(cpu * per_request, 2)
+        figures["db_cpu_ms_per_request"] = round(db_cpu * per_request, 2) if backends else None
+        figures["client_cpu_ms_per_request"] = round(client_cpu * per_request, 2)
         figures["machine_busy_pct"] = round(100 * (busy1 - busy0) / max(1, all1 - all0), 1)
+        # What the rest of the machine spent meanwhile (other jobs, PostgreSQL's background processes), in CPUs.
+        others = (busy1 - busy0) / os.sysconf("SC_CLK_TCK") - cpu - db_cpu - client_cpu
+        figures["other_cpus"] = round(max(0.0, others) / figures["seconds"], 2)
         if spies:
             summarise_profile(spies, Path(args.profile) / db)
     finally:
@@ -314,15 +381,23 @@ def bench(db: str, args, scratch: Path) -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", default="sqlite,postgresql")
-    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (more than 1: gthread workers)")
+    parser.add_argument("--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60, help="at most this long under load, per database")
     parser.add_argument("--profile", metavar="DIR", help="record the workers with py-spy and print a summary")
     args = parser.parse_args()
+    if args.client == "wrk" and not shutil.which("wrk"):
+        sys.exit("wrk is not installed: run scripts/ensure-wrk.sh, or pass --client python")
+    if args.client == "python":
+        why = "as asked" if shutil.which("wrk") else "wrk is missing (scripts/ensure-wrk.sh installs it)"
+        print(f"load from Python threads, {why}: their CPU competes with the server's, so figures are lower")
+    server = f"sync x{args.workers}" if args.threads == 1 else f"gthread x{args.workers}, {args.threads} threads each"
     print(
-        f"POST {PATH}: gunicorn sync x{args.workers} on {HOST}, {args.clients} clients, "
+        f"POST {PATH}: gunicorn {server} on {HOST}, {args.clients} {args.client} clients, "
         f"{args.requests} submissions (after {args.warmup} warm-up), {os.cpu_count()} CPUs"
     )
     scratch = Path(tempfile.mkdtemp(prefix="tousu-bench-http-"))
@@ -346,7 +421,8 @@ def main() -> None:
                 f"{'':10} CPU per submission: app {figures['app_cpu_ms_per_request']} ms"
                 + (f", PostgreSQL {db_cpu} ms" if db_cpu is not None else "")
                 + f", client {figures['client_cpu_ms_per_request']} ms;"
-                f" machine busy {figures['machine_busy_pct']}%   outcomes {figures['outcomes']}"
+                f" machine busy {figures['machine_busy_pct']}%, other processes {figures['other_cpus']} CPUs"
+                f"   outcomes {figures['outcomes']}"
             )
             sys.stdout.flush()
     finally:

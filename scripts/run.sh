@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make run: migrate, load demo data, then serve on 127.0.0.1:8000 with the background worker beside it.
+# make run: migrate (which also creates the database cache's table, where rate limits are counted), load demo
+# data, then serve on 127.0.0.1:8000 with the background worker beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python

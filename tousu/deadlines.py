@@ -92,6 +92,9 @@ class WorkingCalendar:
             for path in sorted(Path(directory).glob("*.toml")):
                 notice = load_holiday_notice(path)
                 self.notices[notice.year] = notice
+        # Answers never change for one calendar, and chinesecalendar scans its whole table on every call:
+        # a submission asks about a few dozen days, the same ones as the submission before.
+        self._workdays: dict[dt.date, bool] = {}
 
     def is_official(self, year: int) -> bool:
         """Whether working days in ``year`` follow an official notice (package or loaded file)."""
@@ -104,6 +107,12 @@ class WorkingCalendar:
         return True
 
     def is_workday(self, day: dt.date) -> bool:
+        known = self._workdays.get(day)
+        if known is None:
+            known = self._workdays[day] = self._is_workday(day)
+        return known
+
+    def _is_workday(self, day: dt.date) -> bool:
         notice = self.notices.get(day.year)
         if notice is not None:
             if day in notice.workdays:

@@ -151,7 +151,7 @@ def triage(
         self_help=list(entry.self_help),
         deadline=deadline.to_dict(),
         targets=targets,
-        escalation=_escalation(kb, category, complainant),
+        escalation=escalation(category, complainant, kb),
         facts=_masked_facts(extract_facts(text, today=received_at.astimezone(deadlines.CHINA).date()).to_dict()),
         masked_text=masked,
         warnings=warnings,
@@ -255,7 +255,23 @@ def _reasons(kb, labels, cues, chan, model) -> list[str]:
     return reasons
 
 
-def _escalation(kb, category, complainant) -> list[dict]:
+def escalation(category: str, complainant: str = "unknown", kb: knowledge.KnowledgeBase | None = None) -> list[dict]:
+    """Where a complaint of ``category`` goes next: the company's internal steps, then the outside bodies.
+
+    Parameters
+    ----------
+    category:
+        A category id of the knowledge base.
+    complainant:
+        ``"consumer"``, ``"merchant"`` or ``"unknown"``; an outside body that takes only the other type is
+        left out (``"unknown"`` keeps both).
+
+    Returns
+    -------
+    list of dict
+        The steps in order, as in :attr:`Verdict.escalation`.
+    """
+    kb = kb or knowledge.default()
     steps = [{"level": "internal", "id": step_id, "name": name} for step_id, name in kb.company.internal_steps]
     for body in kb.ladder(category, complainant):
         step = {

@@ -141,10 +141,21 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Anonymous submissions per client address per hour; login attempts per address per 15 minutes.
 TOUSU_SUBMIT_RATE = env_int("TOUSU_SUBMIT_RATE", 30)
 TOUSU_LOGIN_RATE = env_int("TOUSU_LOGIN_RATE", 10)
+# Access-code recoveries (portal and API) per client address per hour, and per tracking number per day.
+TOUSU_RECOVER_RATE = env_int("TOUSU_RECOVER_RATE", 5)
 # How long before a deadline the worker warns, in hours.
 TOUSU_WARN_HOURS = env_int("TOUSU_WARN_HOURS", 48)
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rate limits are counted in the cache, so it lives in the database: several web processes (gunicorn
+# workers, several machines) share one count per client instead of each allowing the full rate.
+# Culling past MAX_ENTRIES would drop live counts (and reset a client's limit), so it is generous.
+CACHES = {
+    "default": {
+        "BACKEND": "tousu_web.cache.DatabaseCache",
+        "LOCATION": "tousu_cache",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+}
 
 LOGGING = {
     "version": 1,

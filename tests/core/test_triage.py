@@ -4,7 +4,7 @@ import pytest
 
 from tousu import deadlines
 from tousu.errors import InputError
-from tousu.triage import classify_many, triage
+from tousu.triage import classify_many, escalation, triage
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=deadlines.CHINA)
 FEE = "业务员办的拉卡拉机器，说好费率0.38终身不变，上个月起每笔扣0.6%，联系电话13812345678，要求退还多扣的手续费"
@@ -32,6 +32,17 @@ def test_it_tells_the_complainant_what_to_prepare_and_by_when(verdict):
     external = [s["id"] for s in verdict.escalation if s["level"] == "external"]
     assert external[0] == "pboc"
     assert "samr_12315" not in external  # a merchant's business use is not 生活消费
+
+
+def external(category, complainant):
+    return [s["id"] for s in escalation(category, complainant) if s["level"] == "external"]
+
+
+def test_the_ladder_for_a_complainant_type_is_the_one_a_verdict_carries(verdict):
+    assert escalation(verdict.category, "merchant") == verdict.escalation
+    assert external("deposit_refund", "merchant") == ["pboc", "pcac", "mediation", "court"]
+    assert external("deposit_refund", "consumer") == ["pboc", "pcac", "samr_12315", "mediation", "court"]
+    assert external("deposit_refund", "unknown") == external("deposit_refund", "consumer")
 
 
 def test_it_masks_personal_data_and_extracts_facts(verdict):

@@ -15,8 +15,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()
+def fresh_rate_limits(db):
+    cache.clear()  # rate counts live in the database cache, which a transactional test leaves behind
 
 
 @pytest.fixture

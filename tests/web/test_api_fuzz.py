@@ -37,9 +37,9 @@ CODE = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @pytest.fixture(autouse=True)
-def unlimited(settings, tmp_path):
-    """Fuzzing sends hundreds of requests from one address: lift the rate limit, keep uploads out of var/."""
-    settings.TOUSU_SUBMIT_RATE = 1_000_000
+def unlimited(db, settings, tmp_path):
+    """Fuzzing sends hundreds of requests from one address: lift the rate limits, keep uploads out of var/."""
+    settings.TOUSU_SUBMIT_RATE = settings.TOUSU_RECOVER_RATE = 1_000_000
     settings.MEDIA_ROOT = tmp_path / "media"
     cache.clear()
     yield

@@ -31,8 +31,8 @@ CONFLICT = "该投诉已被他人更新，请刷新页面后再操作"
 
 
 @pytest.fixture(autouse=True)
-def fresh_cache():
-    cache.clear()
+def fresh_cache(db):
+    cache.clear()  # rate counts live in the database cache, which a transactional test leaves behind
 
 
 @pytest.fixture(autouse=True)

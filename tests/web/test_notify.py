@@ -17,6 +17,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 
 from tousu_web.complaints import notify, services
@@ -209,28 +210,41 @@ def test_a_public_change_is_posted_signed_to_the_webhook(db, receiver):
     assert not Outbox.objects.filter(sent_at__isnull=True).exists()
 
 
-def test_a_failing_endpoint_is_retried_and_recorded_without_raising(db):
+def test_a_failing_endpoint_is_retried_later_and_later_and_recorded_without_raising(db):
     with Receiver(status=503, reason="Busy") as server:
         Webhook.objects.create(url=server.url, secret="s3cret")
         submit()
-        assert notify.deliver_pending() == 0
+        start = timezone.now()
+        assert notify.deliver_pending(now=start) == 0
         item = Outbox.objects.get(channel="webhook")
         assert item.attempts == 1 and item.sent_at is None and "503" in item.last_error
-        assert notify.deliver_pending() == 0
+        assert item.claimed_until is None and item.next_attempt_at == start + dt.timedelta(minutes=1)
+        assert notify.deliver_pending(now=start + dt.timedelta(seconds=59)) == 0  # not due yet: not tried
+        assert len(server.requests) == 1
+        second = start + dt.timedelta(minutes=1)
+        assert notify.deliver_pending(now=second) == 0
         item.refresh_from_db()
-        assert item.attempts == 2
-        server.status = 200  # the endpoint recovers: the next sweep delivers
-        assert notify.deliver_pending() == 1
+        assert item.attempts == 2 and item.next_attempt_at == second + dt.timedelta(minutes=2)  # the wait doubles
+        server.status = 200  # the endpoint recovers: the attempt after the next wait delivers
+        assert notify.deliver_pending(now=second + dt.timedelta(minutes=1)) == 0
+        assert notify.deliver_pending(now=second + dt.timedelta(minutes=2)) == 1
         item.refresh_from_db()
         assert item.attempts == 3 and item.sent_at is not None and item.last_error == ""
+        assert item.claimed_until is None
         assert len(server.requests) == 3
+
+
+def test_the_wait_between_attempts_doubles():
+    assert [notify.retry_delay(n) for n in (1, 2, 3, 4)] == [dt.timedelta(minutes=m) for m in (1, 2, 4, 8)]
 
 
 def test_an_unreachable_endpoint_is_given_up_after_the_maximum_attempts(db):
     Webhook.objects.create(url=closed_port_url(), secret="s3cret")
     submit()
+    now = timezone.now()
     for _ in range(notify.MAX_ATTEMPTS + 2):
-        assert notify.deliver_pending() == 0
+        assert notify.deliver_pending(now=now) == 0
+        now += dt.timedelta(hours=1)  # every wait is over
     item = Outbox.objects.get(channel="webhook")
     assert item.attempts == notify.MAX_ATTEMPTS and item.sent_at is None
     assert "Connection refused" in item.last_error
@@ -269,14 +283,43 @@ def test_a_claim_left_by_a_dead_worker_is_retried_once_its_lease_expires(db, set
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     submit(contact_email="wang@example.com")
     item = Outbox.objects.get()
-    live = notify.IN_FLIGHT + (timezone.now() + dt.timedelta(minutes=1)).isoformat()
-    Outbox.objects.filter(pk=item.pk).update(attempts=1, last_error=live)
-    assert notify.deliver_pending() == 0 and mail.outbox == []
-    expired = notify.IN_FLIGHT + (timezone.now() - dt.timedelta(seconds=1)).isoformat()
-    Outbox.objects.filter(pk=item.pk).update(last_error=expired)
-    assert notify.deliver_pending() == 1 and len(mail.outbox) == 1
+    now = timezone.now()
+    Outbox.objects.filter(pk=item.pk).update(attempts=1, claimed_until=now + dt.timedelta(minutes=1))
+    assert notify.deliver_pending(now=now) == 0 and mail.outbox == []
+    assert notify.deliver_pending(now=now + dt.timedelta(minutes=1)) == 1 and len(mail.outbox) == 1
     item.refresh_from_db()
-    assert item.attempts == 2 and item.sent_at is not None
+    assert item.attempts == 2 and item.sent_at is not None and item.claimed_until is None
+
+
+def test_a_claim_is_a_conditional_update_that_only_one_caller_wins(db):
+    submit(contact_phone=PHONE)
+    item = Outbox.objects.get()
+    now = timezone.now()
+    claim = Outbox.objects.filter(notify._due(now), pk=item.pk)
+    assert claim.update(claimed_until=now + notify.LEASE) == 1
+    assert claim.update(claimed_until=now + notify.LEASE) == 0  # the same WHERE finds it held
+    assert not Outbox.objects.filter(notify._due(now + notify.LEASE - dt.timedelta(seconds=1))).exists()
+    assert Outbox.objects.filter(notify._due(now + notify.LEASE)).exists()  # a lease that ran out frees it
+
+
+def test_a_failure_does_not_overwrite_the_claim_of_a_worker_that_took_over(db, settings):
+    """A worker so slow that its lease ran out fails at last: the worker now holding the item keeps it."""
+    settings.TOUSU_SMS_BACKEND = "tests.web.test_notify.TakenOverSms"
+    submit(contact_phone=PHONE)
+    assert notify.deliver_pending() == 0
+    item = Outbox.objects.get()
+    assert item.claimed_until == TakenOverSms.lease and item.attempts == 2 and item.last_error == ""
+
+
+class TakenOverSms:
+    """While it 'sends', another worker's later claim takes the item over; then the send fails."""
+
+    lease = None
+
+    def send(self, phone: str, message: str) -> None:
+        TakenOverSms.lease = timezone.now() + dt.timedelta(minutes=9)
+        Outbox.objects.update(attempts=F("attempts") + 1, claimed_until=TakenOverSms.lease)
+        raise OSError("短信网关超时")
 
 
 def test_two_concurrent_deliveries_never_send_an_item_twice(transactional_db):

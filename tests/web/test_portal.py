@@ -24,8 +24,8 @@ COMPANY = knowledge.default().company.name
 
 
 @pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()
+def fresh_rate_limits(db):
+    cache.clear()  # rate counts live in the database cache, which a transactional test leaves behind
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from tousu_web.complaints import services
-from tousu_web.complaints.models import AppendOnlyError, ComplaintEvent, Outbox, Status
+from tousu_web.complaints.models import AppendOnlyError, ComplaintEvent, Outbox, Status, Webhook
 from tousu_web.complaints.services import ServiceError
 
 from .conftest import FEE_TEXT
@@ -56,6 +56,22 @@ def test_a_repeat_complaint_is_linked_to_the_open_one(staff):
     assert second.repeat_of == first
     assert other.repeat_of is None
     assert Kind.REPEAT_LINKED in kinds(second)
+
+
+def test_a_submission_takes_one_statement_per_table(staff, django_assert_max_num_queries):
+    # The hottest path (bench/bench_http.py). Here: the key's lookup, then in a savepoint the earlier
+    # complaint, the assignee, the complaint, its share, its events, the webhooks, the outbox, the key's record.
+    first, _ = submit(merchant_number="822100000000001")
+    Webhook.objects.create(url="https://example.com/hook", secret="s")
+    fields = {"merchant_number": "822100000000001", "contact_phone": "13812345678", "contact_email": "z@example.com"}
+    with django_assert_max_num_queries(11):
+        complaint, _ = services.submit_once("anonymous", "k", FEE_TEXT, **fields)
+    assert complaint.repeat_of == first
+    assert complaint.assignee == staff["finance2"]  # finance holds the first complaint
+    assert kinds(complaint) == [Kind.SUBMITTED, Kind.CLASSIFIED, Kind.SHARED, Kind.REPEAT_LINKED, Kind.ASSIGNED]
+    channels = Outbox.objects.filter(complaint=complaint).values_list("channel", flat=True)
+    assert sorted(channels) == ["email", "sms", "webhook"]
+    assert services.submit_once("anonymous", "k", FEE_TEXT, **fields)[0] == complaint
 
 
 def test_the_happy_path_from_reply_to_rating(staff):

@@ -5,12 +5,14 @@
   department's complaints and those shared with it, supervisors, compliance and admins all.
 * :func:`get_complaint_or_404` is the single way a view loads one complaint; anything the
   user may not see is a 404, exactly like a tracking number that does not exist.
-* Login throttling counts failed attempts per client address in the cache.
+* Login throttling counts failed attempts per client address, and access-code recovery counts
+  attempts per tracking number, in the cache (the database: one count for every web process).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -23,6 +25,7 @@ from django.utils.cache import add_never_cache_headers
 from .models import Complaint, ComplaintShare, Role, StaffProfile
 
 LOGIN_WINDOW = 15 * 60  # seconds
+RECOVER_WINDOW = 24 * 3600  # seconds
 REVEAL_ROLES = (Role.SUPERVISOR, Role.COMPLIANCE)
 EXTENSION_ROLES = (Role.SUPERVISOR, Role.COMPLIANCE)  # the complaint-handling head (services.decide_extension)
 EXPORT_ROLES = (Role.SUPERVISOR, Role.COMPLIANCE, Role.ADMIN)
@@ -102,7 +105,17 @@ def can_export_feedback(user) -> bool:
     return has_role(user, EXPORT_ROLES)
 
 
-# ---------------------------------------------------------------------------- login throttling
+# ---------------------------------------------------------------------------- throttling
+
+
+def count_attempt(key: str, window: int) -> int:
+    """Count one more attempt under ``key`` in a fixed window of ``window`` seconds; returns the count so far."""
+    cache.add(key, 0, window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, window)
+        return 1
 
 
 def _login_key(request) -> str:
@@ -115,9 +128,14 @@ def login_blocked(request) -> bool:
 
 
 def record_login_failure(request) -> None:
-    key = _login_key(request)
-    cache.add(key, 0, LOGIN_WINDOW)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, LOGIN_WINDOW)
+    count_attempt(_login_key(request), LOGIN_WINDOW)
+
+
+def recovery_blocked(tracking_number: str) -> bool:
+    """Count an access-code recovery for this tracking number; True past ``TOUSU_RECOVER_RATE`` in a day.
+
+    Counted whether or not the number exists or the contact matches, so the answer reveals neither;
+    it stops anyone from trying contact after contact, or resetting someone's code again and again.
+    """
+    key = "recover:" + hashlib.sha256(tracking_number.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return count_attempt(key, RECOVER_WINDOW) > settings.TOUSU_RECOVER_RATE

@@ -37,7 +37,7 @@ from tousu.errors import InputError
 from tousu.triage import check_text
 from tousu.triage import triage as triage_text
 
-from . import evidence, services
+from . import access, evidence, services
 from .models import Complaint, ComplaintEvent, IntegrationToken
 from .services import ServiceError
 
@@ -237,15 +237,22 @@ def client_address(request: HttpRequest) -> str:
 
 def check_rate(request: HttpRequest, bucket: str, limit: int, window: int = 3600) -> None:
     """Fixed-window count per client address; over the limit is a 429."""
-    key = f"rate:{bucket}:{client_address(request)}"
-    cache.add(key, 0, window)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, window)
-        count = 1
-    if count > limit:
+    if _count(f"rate:{bucket}:{client_address(request)}", window) > limit:
         raise ApiError(429, "rate_limited", "提交过于频繁，请稍后再试")
+
+
+def _count(key: str, window: int) -> int:
+    """One more in the open window of ``key``, opening a window of ``window`` seconds when there is none.
+
+    Counting comes first: it is the common case, and on a database cache ``add`` costs several statements.
+    """
+    for _ in range(2):
+        try:
+            return cache.incr(key)
+        except ValueError:  # no open window: open one (if another process just did, add keeps its count)
+            cache.add(key, 0, window)
+    cache.set(key, 1, window)  # the window expired between add and incr
+    return 1
 
 
 # ---------------------------------------------------------------------------- schemas
@@ -536,3 +543,37 @@ def post_evidence(request, tracking_number: str, files: list[UploadedFile] = Fil
     complaint = _complaint_for(request, tracking_number)
     evidence.add_evidence(complaint, files, "投诉人")
     return Status(201, status_payload(complaint))
+
+
+class RecoverIn(Schema):
+    contact: str = Field(..., min_length=1, max_length=254, description="投诉时登记的手机号码或电子邮箱")
+
+
+class RecoverOut(Schema):
+    message: str
+
+
+RECOVER_SENT = "如果受理编号和联系方式与投诉时登记的一致，新的查询码已发送到登记的手机或邮箱，原查询码随即失效。"
+
+
+def request_new_code(request, tracking_number: str, contact: str) -> None:
+    """A lost access code (API and portal alike): both limits, then the service, which sends or does nothing.
+
+    Counted per address (across the API and the portal) and per tracking number, whether or not it matches.
+    """
+    check_rate(request, "recover", settings.TOUSU_RECOVER_RATE)
+    if access.recovery_blocked(tracking_number):
+        raise ApiError(429, "recovery_limited", "该受理编号今天找回查询码的次数已达上限，请明天再试或致电客服热线")
+    services.recover_access_code(tracking_number, contact)
+
+
+@api.post(
+    "/complaints/{tracking_number}/access-code",
+    response={202: RecoverOut, **ERRORS},
+    summary="找回查询码：新的查询码发送到投诉时登记的手机或邮箱，原查询码作废",
+)
+def recover_access_code(request, tracking_number: str, payload: RecoverIn):
+    """The answer is the same whether or not the number and the contact match, and never holds the code."""
+    _check_input(payload)
+    request_new_code(request, tracking_number, payload.contact)
+    return Status(202, {"message": RECOVER_SENT})

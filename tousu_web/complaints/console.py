@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import operator
+import string
 
 from django import forms
 from django.conf import settings
@@ -20,8 +21,10 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
-from django.db.models import Count, Q
+from django.db import connections, transaction
+from django.db.models import Count, F, Q
+from django.db.models.expressions import RawSQL
+from django.db.models.lookups import In
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -37,6 +40,7 @@ from .models import (
     CHANNEL_CHOICES,
     DEPARTMENT_CHOICES,
     OPEN_STATUSES,
+    ComplainantType,
     ExtensionRequest,
     Partner,
     ReplyTemplate,
@@ -47,6 +51,7 @@ from .services import ServiceError
 
 KB = knowledge.default()
 PAGE_SIZE = 50
+ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 DETAIL = "complaints/console/detail.html"
 LOGIN_REFUSED = "登录失败次数过多，请 15 分钟后再试"
 FACT_LABELS = {
@@ -157,19 +162,47 @@ class QueueFilter(forms.Form):
 def search(complaints, q: str):
     """Tracking, merchant or terminal number or phone (exact, indexed); otherwise any text in the masked complaint."""
     compact = q.replace(" ", "").replace("-", "")
+    sqlite = connections[complaints.db].vendor == "sqlite"
+    text = indexed_text(q) if sqlite else Q(text_masked__contains=q)
+    if not compact:  # "-" is no number: it would find every complaint without a merchant number
+        return complaints.filter(text)
     exact = [
         Q(tracking_number=compact.upper()),
         Q(merchant_number=compact),
         Q(terminal_number=compact),
         Q(contact_phone__in={q, compact}),
     ]
+    # One indexed lookup per field (a single OR would make the database scan every row).
+    branches = [complaints.filter(lookup).order_by().values_list("pk", flat=True) for lookup in exact]
+    numbers = branches[0].union(*branches[1:])
     if compact.isascii() and compact.isalnum():
-        # One indexed lookup per field (a single OR would make the database scan every row).
-        branches = [complaints.filter(lookup).order_by().values_list("pk", flat=True) for lookup in exact]
-        found = list(branches[0].union(*branches[1:])[: PAGE_SIZE * 10])
+        found = list(numbers[: PAGE_SIZE * 10])
         if found:
             return complaints.filter(pk__in=found)
-    return complaints.filter(functools.reduce(operator.or_, exact, Q(text_masked__contains=q)))
+    if sqlite:  # ids alone: SQLite checks them in the deadline index and reads only the rows that match
+        return complaints.filter(Q(pk__in=numbers) | text)
+    return complaints.filter(functools.reduce(operator.or_, exact, text))
+
+
+def indexed_text(q: str) -> Q:
+    """Complaints whose masked text contains ``q``, found in SQLite's full-text index (migration 0004)."""
+    found = RawSQL("SELECT rowid FROM complaints_text_search WHERE complaints_text_search MATCH %s", [pairs_query(q)])
+    # "+ 0" keeps SQLite from starting at this list, which it guesses is short: for a common word it would
+    # fetch and sort most of the table. It checks each id it meets against the list instead, walking the
+    # deadline index and stopping after a page unless another condition is narrower.
+    return Q(In(F("pk") + 0, found))
+
+
+def pairs_query(q: str) -> str:
+    """The FTS5 query for the pairs of ``q``: a phrase of them, or for one character a prefix, which finds
+    the pairs it starts and a text's last character (indexed alone).
+
+    Each pair is the hex of its UTF-8 bytes, so no character of ``q`` is FTS syntax.
+    """
+    text = q.translate(ASCII_LOWER)  # as LIKE and SQLite's lower(): other letters keep their case
+    if len(text) == 1:
+        return f'"{text.encode().hex()}" *'
+    return '"' + " ".join(text[i : i + 2].encode().hex() for i in range(len(text) - 1)) + '"'
 
 
 ROW_FIELDS = [
@@ -323,6 +356,30 @@ class CorrectForm(ActionForm):
         services.correct_category(self.complaint.pk, user, d["category"], d["reason"], d["channel"])
 
 
+COMPLAINANT_TYPES = [(t.value, t.label) for t in (ComplainantType.CONSUMER, ComplainantType.MERCHANT)]
+
+
+class ComplainantTypeForm(ActionForm):
+    label = "更正投诉人类型"
+    complainant_type = forms.ChoiceField(choices=COMPLAINANT_TYPES, label="投诉人类型")
+    reason = text_field("理由")
+
+    def run(self, user):
+        d = self.cleaned_data
+        services.correct_complainant_type(
+            self.complaint.pk, user, d["complainant_type"], d["reason"], version=d["version"]
+        )
+
+
+class ResetCodeForm(ActionForm):
+    label = "重置查询码"
+    reason = text_field("理由")
+
+    def run(self, user):
+        d = self.cleaned_data
+        services.reset_access_code(self.complaint.pk, user, d["reason"], version=d["version"])
+
+
 class ExtensionForm(ActionForm):
     label = "申请延期"
     days = forms.IntegerField(min_value=1, max_value=365, label="延长天数")
@@ -408,6 +465,8 @@ ACTIONS: dict[str, type[ActionForm]] = {
     "reopen": ReopenForm,
     "escalate": EscalateForm,
     "correct": CorrectForm,
+    "complainant_type": ComplainantTypeForm,
+    "reset_code": ResetCodeForm,
     "extension": ExtensionForm,
     "decide_extension": DecideExtensionForm,
     "visit": VisitForm,
@@ -444,6 +503,10 @@ def available_actions(complaint, user) -> set[str]:
         offered.add("extension")
     if access.can_decide_extensions(user):
         offered.add("decide_extension")
+    if access.has_role(user, services.CORRECT_TYPE_ROLES):
+        offered.add("complainant_type")
+    if access.has_role(user, services.RESET_CODE_ROLES):
+        offered.add("reset_code")
     if complaint.partner_id is not None:
         offered.add("partner_reply")
     if complaint.intake == "regulator":
@@ -576,6 +639,7 @@ def detail_context(request, complaint, *, reveal=False, error=None, draft=None) 
         "departments": [(key, name) for key, name in DEPARTMENT_CHOICES if key != complaint.department],
         "categories": CATEGORY_CHOICES,
         "channels": CHANNEL_CHOICES,
+        "complainant_types": COMPLAINANT_TYPES,
         "partners": Partner.objects.filter(active=True).order_by("name"),
         "templates": ReplyTemplate.objects.filter(Q(category=complaint.category) | Q(category="")).order_by("title"),
         "error": error,

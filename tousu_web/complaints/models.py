@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from tousu import knowledge
 
@@ -208,6 +209,8 @@ class ComplaintEvent(models.Model):
         RATED = "rated", "满意度评价"
         REPEAT_LINKED = "repeat_linked", "关联重复投诉"
         TEXT_REVEALED = "text_revealed", "查看原文"
+        ACCESS_CODE_RESET = "access_code_reset", "重置查询码"
+        COMPLAINANT_CORRECTED = "complainant_corrected", "更正投诉人类型"
 
     complaint = models.ForeignKey(Complaint, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(max_length=24, choices=Kind.choices)
@@ -333,7 +336,11 @@ class Webhook(models.Model):
 
 
 class Outbox(models.Model):
-    """A notification to send (e-mail, SMS, webhook); the worker delivers it and records the result."""
+    """A notification to send (e-mail, SMS, webhook); the worker delivers it and records the result.
+
+    ``next_attempt_at`` is when it is due (at once, then later after each failure); ``claimed_until``
+    is set by the worker that is delivering it, so that no other worker takes it meanwhile.
+    """
 
     class Channel(models.TextChoices):
         EMAIL = "email", "邮件"
@@ -344,8 +351,17 @@ class Outbox(models.Model):
     recipient = models.CharField(max_length=300)
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField()
+    secret = models.BooleanField(default=False, help_text="正文含查询码：发送后（或放弃发送后）不再保留")
     complaint = models.ForeignKey(Complaint, null=True, blank=True, on_delete=models.PROTECT)
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # The worker's list of what is due: unsent items only, however long the history grows.
+            models.Index(fields=["next_attempt_at"], condition=models.Q(sent_at__isnull=True), name="outbox_due"),
+        ]

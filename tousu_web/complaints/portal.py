@@ -28,7 +28,7 @@ from tousu.privacy import mask
 from tousu.text import MAX_CHARS
 
 from . import evidence, letters, services
-from .api import ApiError, check_rate
+from .api import RECOVER_SENT, ApiError, check_rate, request_new_code
 from .models import Complaint, ComplaintEvent, Status
 from .services import ServiceError
 
@@ -36,6 +36,7 @@ app_name = "portal"
 KB = knowledge.default()
 Kind = ComplaintEvent.Kind
 SESSION_KEY = "portal_complaint"
+CODE_KEY = "portal_code"  # which access code let this browser in: a new code shuts the old ones out
 SCOPE = "portal"
 NOT_FOUND = "受理编号或查询码不正确，请核对后重试"
 STALE_FORM = "表单已失效，请检查内容后再次点击提交"
@@ -124,6 +125,12 @@ class TrackForm(_Form):
     ids = "track_%s"
     tracking_number = _text("受理编号", 24, required=True, autocomplete="off", autocapitalize="characters")
     access_code = _text("查询码", 16, required=True, autocomplete="off", autocapitalize="characters")
+
+
+class RecoverForm(_Form):
+    ids = "recover_%s"
+    tracking_number = _text("受理编号", 24, required=True, autocomplete="off", autocapitalize="characters")
+    contact = _text("手机号码或电子邮箱", 254, required=True, autocomplete="off")
 
 
 class ReplyForm(_Form):
@@ -299,20 +306,31 @@ def _submit_page(request, form: SubmitForm, status: int = 200) -> HttpResponse:
     return _page(request, "submit.html", {"form": form, "brands": brands}, status)
 
 
+def _code_seen(complaint: Complaint) -> str:
+    return complaint.access_code_hash[:16]
+
+
 def _remember(request, complaint: Complaint) -> None:
     """Remember this one complaint (and only it) for this browser; a new session key against fixation."""
     request.session.cycle_key()
     request.session[SESSION_KEY] = complaint.tracking_number
+    request.session[CODE_KEY] = _code_seen(complaint)
 
 
 def _owned(view):
-    """Give the view the complaint this session may see, or answer 404 for any other."""
+    """Give the view the complaint this session may see, or answer 404 for any other.
+
+    The session holds the complaint only while its access code is the one it was opened with: once
+    the code is replaced (a lost code recovered), every browser let in with the old one is out.
+    """
 
     @functools.wraps(view)
     def wrapper(request, tracking_number: str):
         complaint = None
         if request.session.get(SESSION_KEY) == tracking_number:
             complaint = Complaint.objects.filter(tracking_number=tracking_number).first()
+        if complaint is not None and request.session.get(CODE_KEY) != _code_seen(complaint):
+            complaint = None
         if complaint is None:
             return _page(request, "not_found.html", {}, status=404)
         return view(request, complaint)
@@ -369,7 +387,7 @@ def track(request):
         return _page(request, "track.html", {"form": form}, status=e.status)
     if not form.is_valid():
         return _page(request, "track.html", {"form": form}, status=400)
-    number, code = (re.sub(r"[\s-]", "", form.cleaned_data[f]).upper() for f in ("tracking_number", "access_code"))
+    number, code = (_compact(form.cleaned_data[f]) for f in ("tracking_number", "access_code"))
     complaint = Complaint.objects.filter(tracking_number=number).first()
     if complaint is None:
         services.hash_access_code(code)  # the same work as a wrong code: no timing difference to probe
@@ -378,6 +396,29 @@ def track(request):
         return redirect("portal:status", complaint.tracking_number)
     form.add_error(None, NOT_FOUND)
     return _page(request, "track.html", {"form": form}, status=400)
+
+
+def _compact(typed: str) -> str:
+    """A tracking number or access code as stored: no spaces or hyphens, upper case."""
+    return re.sub(r"[\s-]", "", typed).upper()
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def recover(request):
+    """A lost access code: a new one goes to the contact recorded on the complaint, never onto this page."""
+    if request.method == "GET":
+        return _page(request, "recover.html", {"form": RecoverForm()})
+    form = RecoverForm(request.POST)
+    if not form.is_valid():
+        return _page(request, "recover.html", {"form": form}, status=400)
+    try:
+        request_new_code(request, _compact(form.cleaned_data["tracking_number"]), form.cleaned_data["contact"])
+    except ApiError as e:
+        form.add_error(None, e.message)
+        return _page(request, "recover.html", {"form": form}, status=e.status)
+    messages.success(request, RECOVER_SENT)
+    return redirect("portal:track")
 
 
 @require_POST
@@ -485,6 +526,7 @@ urlpatterns = [
     path("", submit, name="submit"),
     path("track/", track, name="track"),
     path("track/forget/", forget, name="forget"),
+    path("track/recover/", recover, name="recover"),
     path("c/<str:tracking_number>/", status, name="status"),
     path("c/<str:tracking_number>/reply/", reply, name="reply"),
     path("c/<str:tracking_number>/resolution/", resolution, name="resolution"),

@@ -12,22 +12,24 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import secrets
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from tousu import deadlines, knowledge
 from tousu.errors import InputError
 from tousu.privacy import mask
-from tousu.triage import triage
+from tousu.triage import escalation, triage
 
 from .models import (
     OPEN_STATUSES,
     CategoryCorrection,
+    ComplainantType,
     Complaint,
     ComplaintEvent,
     ComplaintShare,
@@ -70,6 +72,16 @@ ALLOWED = {
     "reopen": {Status.RESOLVED, Status.CLOSED},
     "rate": {Status.RESOLVED, Status.CLOSED},
 }
+
+
+# Who may take the actions that are not for every handler of the complaint.
+RESET_CODE_ROLES = (Role.AGENT, Role.SUPERVISOR)  # the front line, on the phone with the complainant
+CORRECT_TYPE_ROLES = (Role.HANDLER, Role.SUPERVISOR, Role.COMPLIANCE)  # compliance handles regulator transfers
+
+
+def _require_role(user, roles, message: str) -> None:
+    if getattr(getattr(user, "staff", None), "role", None) not in roles:
+        raise ServiceError("forbidden", message, 403)
 
 
 def _check(complaint: Complaint, action: str) -> None:
@@ -119,6 +131,12 @@ def record_event(complaint, kind, *, user=None, label=None, public=False, body="
 
 def _queue_webhooks(complaint: Complaint, event: ComplaintEvent) -> None:
     """One signed delivery per active webhook for every change the complainant can see."""
+    webhooks = Webhook.objects.filter(active=True).values_list("pk", "url")
+    Outbox.objects.bulk_create(_webhook_deliveries(complaint, event, webhooks))
+
+
+def _webhook_deliveries(complaint: Complaint, event: ComplaintEvent, webhooks) -> list[Outbox]:
+    """Unsaved outbox items for ``event``, one per ``(pk, url)`` of ``webhooks``."""
     payload = {
         "event": event.kind,
         "tracking_number": complaint.tracking_number,
@@ -127,8 +145,10 @@ def _queue_webhooks(complaint: Complaint, event: ComplaintEvent) -> None:
         "at": event.created_at.isoformat(),
     }
     body = json.dumps(payload, ensure_ascii=False, sort_keys=True)
-    for webhook in Webhook.objects.filter(active=True):
-        _outbox(Outbox.Channel.WEBHOOK, webhook.url, str(webhook.pk), body, complaint)
+    return [
+        Outbox(channel=Outbox.Channel.WEBHOOK, recipient=url, subject=str(pk), body=body, complaint=complaint)
+        for pk, url in webhooks
+    ]
 
 
 def lock(complaint_id: int, version: int | None) -> Complaint:
@@ -256,8 +276,7 @@ def submit(
     for _ in range(5):
         try:
             with transaction.atomic():
-                complaint = Complaint.objects.create(tracking_number=_new_tracking_number(now), **fields)
-                _record_intake(complaint, verdict)
+                complaint = _record_intake(Complaint(tracking_number=_new_tracking_number(now), **fields), verdict)
                 if also is not None:
                     also(complaint, access_code)
                 return complaint, access_code
@@ -301,14 +320,13 @@ def _key_hash(scope: str, secret: str) -> str:
 
 def find_replay(scope: str, secret: str, digest: str) -> tuple[Complaint, str] | None:
     """The complaint and access code a first submission under this key made, if there was one."""
-    record = (
-        IdempotencyRecord.objects.filter(scope=scope, key=_key_hash(scope, secret)).select_related("complaint").first()
-    )
+    record = _first_row(REPLAY_SQL, [scope, _key_hash(scope, secret)])
     if record is None:
         return None
-    if record.request_hash != digest:
-        raise KeyReused(record.complaint.tracking_number)
-    return record.complaint, _unseal(secret, record.response["sealed_code"])
+    request_hash, complaint_id, response = record
+    if request_hash != digest:
+        raise KeyReused(Complaint.objects.values_list("tracking_number", flat=True).get(pk=complaint_id))
+    return Complaint.objects.get(pk=complaint_id), _unseal(secret, json.loads(response)["sealed_code"])
 
 
 def submit_once(scope: str, secret: str, text: str, **fields) -> tuple[Complaint, str]:
@@ -322,15 +340,15 @@ def submit_once(scope: str, secret: str, text: str, **fields) -> tuple[Complaint
         return replay
 
     def keep(complaint: Complaint, code: str) -> None:
+        # No savepoint of its own: a duplicate key ends submit's transaction, which rolls back whole.
         try:
-            with transaction.atomic():
-                IdempotencyRecord.objects.create(
-                    key=_key_hash(scope, secret),
-                    scope=scope,
-                    request_hash=digest,
-                    complaint=complaint,
-                    response={"tracking_number": complaint.tracking_number, "sealed_code": _seal(secret, code)},
-                )
+            IdempotencyRecord.objects.create(
+                key=_key_hash(scope, secret),
+                scope=scope,
+                request_hash=digest,
+                complaint=complaint,
+                response={"tracking_number": complaint.tracking_number, "sealed_code": _seal(secret, code)},
+            )
         except IntegrityError:
             raise _KeyTaken from None
 
@@ -343,8 +361,19 @@ def submit_once(scope: str, secret: str, text: str, **fields) -> tuple[Complaint
         return replay
 
 
-def _record_intake(complaint: Complaint, verdict) -> None:
-    """Everything that happens at intake, in few statements: a submission is the hottest path."""
+def _record_intake(complaint: Complaint, verdict) -> Complaint:
+    """Insert a new complaint with everything that happens at intake, in few statements: the hottest path.
+
+    The repeat link and the assignee are chosen first, so the complaint is inserted once in its
+    final state; shares, events and notifications then take one INSERT each.
+    """
+    earlier = _earlier_complaint(complaint)
+    user = pick_assignee(complaint.department)
+    if earlier is not None:
+        complaint.repeat_of_id, earlier_number = earlier
+    if user is not None:
+        complaint.assignee, complaint.status = user, Status.ASSIGNED
+    complaint.save(force_insert=True)
     events = [
         _new_event(
             complaint, Kind.SUBMITTED, label=COMPLAINANT, public=True, body="投诉已受理", intake=complaint.intake
@@ -369,59 +398,79 @@ def _record_intake(complaint: Complaint, verdict) -> None:
         )
         for s in shares
     ]
-    changed = []
-    earlier = _earlier_complaint(complaint)
     if earlier is not None:
-        complaint.repeat_of = earlier
-        changed.append("repeat_of")
-        body = f"同一商户号、终端号或手机号的投诉 {earlier.tracking_number} 未结或近期办结，标记为重复投诉"
-        events.append(_new_event(complaint, Kind.REPEAT_LINKED, body=body, earlier=earlier.tracking_number))
-    user = pick_assignee(complaint.department)
+        body = f"同一商户号、终端号或手机号的投诉 {earlier_number} 未结或近期办结，标记为重复投诉"
+        events.append(_new_event(complaint, Kind.REPEAT_LINKED, body=body, earlier=earlier_number))
     if user is not None:
-        complaint.assignee, complaint.status = user, Status.ASSIGNED
-        changed += ["assignee", "status"]
         body = f"自动分派给 {actor_label(user)}（在岗且待办最少）"
         events.append(_new_event(complaint, Kind.ASSIGNED, body=body, assignee=user.pk))
-    if changed:
-        complaint.save(update_fields=changed)
-    ComplaintShare.objects.bulk_create(shares)
-    for event in ComplaintEvent.objects.bulk_create(events):
-        if event.public:
-            _queue_webhooks(complaint, event)
-    notify_complainant(complaint, f"您的投诉已受理，受理编号 {complaint.tracking_number}。")
+    if shares:
+        ComplaintShare.objects.bulk_create(shares)
+    ComplaintEvent.objects.bulk_create(events)
+    webhooks = list(Webhook.objects.filter(active=True).values_list("pk", "url"))
+    outbox = [item for event in events if event.public for item in _webhook_deliveries(complaint, event, webhooks)]
+    outbox += _complainant_messages(complaint, f"您的投诉已受理，受理编号 {complaint.tracking_number}。")
+    if outbox:
+        Outbox.objects.bulk_create(outbox)
+    return complaint
 
 
-def _earlier_complaint(complaint: Complaint) -> Complaint | None:
-    """An open or recently closed complaint with the same merchant number, terminal number or phone."""
-    keys = Q()
-    for field in ("merchant_number", "terminal_number", "contact_phone"):
-        value = getattr(complaint, field)
-        if value:
-            keys |= Q(**{field: value})
+# The three reads of every submission, in SQL: through the ORM, compiling them took more CPU than the
+# rest of a submission's statements together (bench/bench_http.py measures it).
+def _placeholders(values) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+User = get_user_model()
+# What naming the assignee needs (``actor_label``); the user's other fields load if ever read.
+ASSIGNEE_FIELDS = [
+    f.attname for f in User._meta.concrete_fields if f.name in ("id", "username", "first_name", "last_name")
+]
+OPEN_STATUS_VALUES = [s.value for s in OPEN_STATUSES]
+ASSIGNABLE_ROLES = [Role.HANDLER.value, Role.AGENT.value, Role.COMPLIANCE.value]
+REPEAT_KEYS = ("merchant_number", "terminal_number", "contact_phone")
+REPLAY_SQL = f"""
+    SELECT request_hash, complaint_id, response FROM {IdempotencyRecord._meta.db_table}
+    WHERE scope = %s AND "key" = %s
+"""
+EARLIER_SQL = f"""
+    SELECT id, tracking_number FROM {Complaint._meta.db_table}
+    WHERE ({{keys}}) AND (status IN ({_placeholders(OPEN_STATUS_VALUES)}) OR closed_at >= %s)
+    ORDER BY received_at DESC, id DESC LIMIT 1
+"""
+ASSIGNEE_SQL = f"""
+    SELECT {", ".join(f"u.{User._meta.get_field(name).column}" for name in ASSIGNEE_FIELDS)}
+    FROM {StaffProfile._meta.db_table} p JOIN {User._meta.db_table} u ON u.id = p.user_id
+    WHERE p.department = %s AND NOT p.absent AND u.is_active AND p.role IN ({_placeholders(ASSIGNABLE_ROLES)})
+    ORDER BY (
+        SELECT COUNT(*) FROM {Complaint._meta.db_table} c
+        WHERE c.assignee_id = p.user_id AND c.status IN ({_placeholders(OPEN_STATUS_VALUES)})
+    ), p.user_id
+    LIMIT 1
+"""
+
+
+def _first_row(sql: str, params: list) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _earlier_complaint(complaint: Complaint) -> tuple[int, str] | None:
+    """The id and tracking number of an open or recently closed complaint with the same merchant number,
+    terminal number or phone, the latest first."""
+    keys = [field for field in REPEAT_KEYS if getattr(complaint, field)]
     if not keys:
         return None
-    recent = Q(status__in=OPEN_STATUSES) | Q(closed_at__gte=complaint.received_at - REPEAT_WINDOW)
-    return Complaint.objects.filter(keys & recent).exclude(pk=complaint.pk).order_by("-received_at").first()
+    sql = EARLIER_SQL.format(keys=" OR ".join(f"{field} = %s" for field in keys))
+    closed_since = connection.ops.adapt_datetimefield_value(complaint.received_at - REPEAT_WINDOW)  # as the ORM would
+    return _first_row(sql, [getattr(complaint, field) for field in keys] + [*OPEN_STATUS_VALUES, closed_since])
 
 
 def pick_assignee(department: str):
     """The present handler of ``department`` with the fewest open complaints (lowest id on a tie)."""
-    open_load = (
-        Complaint.objects.filter(assignee=OuterRef("user_id"), status__in=OPEN_STATUSES)
-        .order_by()
-        .values("assignee")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    profiles = (
-        StaffProfile.objects.filter(department=department, absent=False, user__is_active=True)
-        .filter(role__in=[Role.HANDLER, Role.AGENT, Role.COMPLIANCE])
-        .annotate(load=Coalesce(Subquery(open_load), 0))
-        .order_by("load", "user_id")
-        .select_related("user")
-    )
-    first = profiles.first()
-    return first.user if first else None
+    row = _first_row(ASSIGNEE_SQL, [department, *ASSIGNABLE_ROLES, *OPEN_STATUS_VALUES])
+    return None if row is None else User.from_db(connection.alias, ASSIGNEE_FIELDS, row)
 
 
 def _auto_assign(complaint: Complaint) -> None:
@@ -683,6 +732,41 @@ def correct_category(complaint_id: int, user, category: str, reason: str = "", c
     return complaint
 
 
+@transaction.atomic
+def correct_complainant_type(
+    complaint_id: int, user, complainant_type: str, reason: str, *, version: int | None = None
+) -> Complaint:
+    """Correct whether the complainant is a consumer or a merchant.
+
+    Which outside bodies the complainant may turn to follows: the escalation ladder is taken again from
+    the knowledge base for the new type (a body for consumers only is gone for a merchant, and back for
+    a consumer), so the portal, the letters and the API all show the corrected bodies.
+    """
+    complaint = lock(complaint_id, version)
+    _require_role(user, CORRECT_TYPE_ROLES, "只有部门处理人、投诉主管和合规专员可以更正投诉人类型")
+    if complainant_type not in (ComplainantType.CONSUMER, ComplainantType.MERCHANT):
+        raise ServiceError("complainant_type_invalid", "投诉人类型只能更正为个人消费者或商户")
+    if complainant_type == complaint.complainant_type:
+        raise ServiceError("complainant_type_unchanged", f"投诉人类型已是「{ComplainantType(complainant_type).label}」")
+    if not reason.strip():
+        raise ServiceError("reason_required", "更正投诉人类型需要填写理由")
+    old = ComplainantType(complaint.complainant_type)
+    complaint.complainant_type = complainant_type
+    complaint.verdict = {**complaint.verdict, "escalation": escalation(complaint.category, complainant_type, KB)}
+    _save(complaint, "complainant_type", "verdict")
+    new = ComplainantType(complainant_type)
+    record_event(
+        complaint,
+        Kind.COMPLAINANT_CORRECTED,
+        user=user,
+        public=True,
+        body=f"投诉人类型由「{old.label}」更正为「{new.label}」，可求助的外部机构随之调整。理由：{reason.strip()}",
+        old=old.value,
+        new=new.value,
+    )
+    return complaint
+
+
 def training_feedback() -> list[dict]:
     """Corrections as corpus lines for ``tousu train`` (masked text, corrected labels)."""
     rows = []
@@ -828,6 +912,81 @@ def record_regulator_reply(complaint_id: int, user, body: str) -> Complaint:
     return complaint
 
 
+# ---------------------------------------------------------------------------- access codes
+
+
+def _phone_digits(phone: str) -> str:
+    """Digits only, without China's country code: "+86 138-1234-5678" and "13812345678" compare equal."""
+    digits = re.sub(r"\D", "", phone)
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            return digits.removeprefix(prefix)
+    return digits
+
+
+def contact_matches(complaint: Complaint, contact: str) -> bool:
+    """Whether ``contact`` is the phone number or the e-mail address recorded on the complaint."""
+    contact = contact.strip()
+    if "@" in contact:
+        return bool(complaint.contact_email) and contact.casefold() == complaint.contact_email.strip().casefold()
+    digits = _phone_digits(contact)
+    return len(digits) >= 7 and digits == _phone_digits(complaint.contact_phone)
+
+
+@transaction.atomic
+def recover_access_code(tracking_number: str, contact: str) -> bool:
+    """A complainant lost the access code: a new one is sent to the contacts recorded on the complaint.
+
+    ``contact`` must be the phone number or e-mail address recorded at submission; the code goes only
+    to what is recorded, never back to the caller, and the old code stops working. Returns False, and
+    changes nothing, when nothing matches: callers answer the same either way, so the form tells a
+    stranger nothing about whose complaint it is.
+    """
+    if "\x00" in tracking_number:  # no such number, and PostgreSQL cannot even compare it
+        return False
+    complaint = Complaint.objects.select_for_update().filter(tracking_number=tracking_number).first()
+    if complaint is None or not contact_matches(complaint, contact):
+        return False
+    _replace_access_code(complaint, label=COMPLAINANT, why="投诉人凭受理编号和登记的联系方式找回查询码")
+    return True
+
+
+@transaction.atomic
+def reset_access_code(complaint_id: int, user, reason: str, *, version: int | None = None) -> Complaint:
+    """Staff reset the access code for a complainant on the phone; the new code goes to the recorded contacts."""
+    complaint = lock(complaint_id, version)
+    _require_role(user, RESET_CODE_ROLES, "只有一线客服和投诉主管可以重置查询码")
+    if not reason.strip():
+        raise ServiceError("reason_required", "重置查询码需要填写理由")
+    if not (complaint.contact_phone or complaint.contact_email):
+        raise ServiceError("no_contact_on_file", "该投诉没有登记手机号或邮箱，新的查询码无法送达，不能重置", 409)
+    _replace_access_code(complaint, user=user, why=f"应投诉人要求重置查询码（{reason.strip()}）")
+    return complaint
+
+
+def _replace_access_code(complaint: Complaint, *, why: str, user=None, label: str | None = None) -> None:
+    """A new access code, sent to every contact recorded; the old one stops working. No event holds the code."""
+    code = _new_access_code()
+    complaint.access_code_hash = hash_access_code(code)
+    _save(complaint, "access_code_hash")
+    message = (
+        f"您的投诉 {complaint.tracking_number} 的新查询码为 {code}，原查询码已失效。"
+        f"如非本人操作，请致电客服热线 {KB.company.hotline}。"
+    )
+    routes = [
+        (Outbox.Channel.SMS, complaint.contact_phone, "", "手机"),
+        (Outbox.Channel.EMAIL, complaint.contact_email, f"新的查询码 {complaint.tracking_number}", "邮箱"),
+    ]
+    routes = [route for route in routes if route[1]]
+    Outbox.objects.bulk_create(  # secret: the worker forgets the body once it is sent
+        Outbox(channel=channel, recipient=to, subject=subject, body=message, complaint=complaint, secret=True)
+        for channel, to, subject, _ in routes
+    )
+    body = f"{why}。原查询码已作废，新的查询码已发送至登记的{'和'.join(name for *_, name in routes)}"
+    channels = [channel for channel, *_ in routes]
+    record_event(complaint, Kind.ACCESS_CODE_RESET, user=user, label=label, public=True, body=body, channels=channels)
+
+
 # ---------------------------------------------------------------------------- deadlines
 
 
@@ -883,12 +1042,20 @@ def _outbox(channel, recipient, subject, body, complaint=None) -> Outbox:
 
 
 def notify_complainant(complaint: Complaint, message: str) -> None:
-    if complaint.contact_email:
-        _outbox(
-            Outbox.Channel.EMAIL, complaint.contact_email, f"投诉进展 {complaint.tracking_number}", message, complaint
-        )
-    if complaint.contact_phone:
-        _outbox(Outbox.Channel.SMS, complaint.contact_phone, "", message, complaint)
+    Outbox.objects.bulk_create(_complainant_messages(complaint, message))
+
+
+def _complainant_messages(complaint: Complaint, message: str) -> list[Outbox]:
+    """Unsaved outbox items telling the complainant ``message``: by e-mail and by SMS, as far as given."""
+    contacts = [
+        (Outbox.Channel.EMAIL, complaint.contact_email, f"投诉进展 {complaint.tracking_number}"),
+        (Outbox.Channel.SMS, complaint.contact_phone, ""),
+    ]
+    return [
+        Outbox(channel=channel, recipient=recipient, subject=subject, body=message, complaint=complaint)
+        for channel, recipient, subject in contacts
+        if recipient
+    ]
 
 
 def _notify_staff(complaint: Complaint, message: str, roles=(Role.SUPERVISOR,)) -> None:
