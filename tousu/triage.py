@@ -121,9 +121,8 @@ def triage(
     prediction = model.predict([text], display=[masked])[0]
     labels = _labels(text, masked, prediction, kb, model)
     cat, chan = prediction["category"], prediction["channel"]
-    category, confidence, departments = labels["category"], labels["confidence"], labels["departments"]
+    category, confidence = labels["category"], labels["confidence"]
     needs_review, warnings = labels["needs_review"], labels["warnings"]
-    entry = kb.categories[category]
     rule = statutory_rule(kb, category, intake)
     deadline = deadlines.compute(rule, received_at, calendar)
     if deadline.warning:
@@ -131,12 +130,8 @@ def triage(
     targets = [deadlines.compute(kb.rules[r], received_at, calendar).to_dict() for r in ("handover", "first_response")]
     return Verdict(
         category=category,
-        category_name=entry.name,
         confidence=round(confidence, 4),
         alternatives=[{"category": c, "name": kb.categories[c].name, "confidence": p} for c, p in cat.ranking[:3]],
-        department=departments[0],
-        departments=departments,
-        department_names=[kb.department_name(d) for d in departments],
         channel=labels["channel"],
         channel_confidence=labels["channel_confidence"],
         brand=labels["brand"],
@@ -144,14 +139,9 @@ def triage(
         cues=[c.phrase for c in cat.cues],
         channel_cues=_channel_cues(labels, chan),
         reasons=_reasons(kb, labels, cat.cues, chan, model),
-        service_class=entry.service_class,
-        cause=entry.cause,
-        major=entry.major,
-        evidence=list(entry.evidence),
-        self_help=list(entry.self_help),
         deadline=deadline.to_dict(),
         targets=targets,
-        escalation=escalation(category, complainant, kb),
+        **guidance(category, labels["channel"], complainant, kb),
         facts=_masked_facts(extract_facts(text, today=received_at.astimezone(deadlines.CHINA).date()).to_dict()),
         masked_text=masked,
         warnings=warnings,
@@ -253,6 +243,30 @@ def _reasons(kb, labels, cues, chan, model) -> list[str]:
     if labels["needs_review"]:
         reasons.append(f"置信度低于复核阈值 {model.review_threshold:.0%}，需人工确认分类")
     return reasons
+
+
+def guidance(
+    category: str, channel: str, complainant: str = "unknown", kb: knowledge.KnowledgeBase | None = None
+) -> dict:
+    """What follows from the category alone: its name, the departments (the channel adds the channel
+    department when the machine came from an agent), its class and cause, the evidence and self-help lists
+    and the escalation ladder. Fields of :class:`Verdict`; a corrected category takes them again from here.
+    """
+    kb = kb or knowledge.default()
+    entry = kb.categories[category]
+    departments = kb.route(category, channel)
+    return {
+        "category_name": entry.name,
+        "department": departments[0],
+        "departments": departments,
+        "department_names": [kb.department_name(d) for d in departments],
+        "service_class": entry.service_class,
+        "cause": entry.cause,
+        "major": entry.major,
+        "evidence": list(entry.evidence),
+        "self_help": list(entry.self_help),
+        "escalation": escalation(category, complainant, kb),
+    }
 
 
 def escalation(category: str, complainant: str = "unknown", kb: knowledge.KnowledgeBase | None = None) -> list[dict]:

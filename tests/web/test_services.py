@@ -174,6 +174,24 @@ def test_a_correction_reroutes_and_is_kept_as_training_feedback(staff):
     assert row["text"] == complaint.text_masked
 
 
+def test_a_corrected_category_brings_its_own_evidence_list_and_outside_bodies(staff):
+    from tousu import knowledge
+
+    kb = knowledge.default()
+    complaint, _ = submit()
+    due, first_evidence = complaint.statutory_due, complaint.verdict["evidence"]
+    services.correct_category(complaint.pk, staff["supervisor"], "fraud", "卡被复制后在外地盗刷")
+    complaint.refresh_from_db()
+    verdict = complaint.verdict
+    assert verdict["category"] == "fraud"
+    assert verdict["category_name"] == kb.categories["fraud"].name
+    assert verdict["department"] == "risk"
+    assert verdict["evidence"] == list(kb.categories["fraud"].evidence) != first_evidence
+    outside = [step["id"] for step in verdict["escalation"] if step["level"] == "external"]
+    assert outside == [body.id for body in kb.ladder("fraud", complaint.complainant_type)]
+    assert complaint.statutory_due == due  # a running clock does not move with a correction
+
+
 def test_a_regulator_transfer_goes_to_compliance_on_the_regulators_clock(staff):
     due = timezone.now() + dt.timedelta(days=7)
     complaint, _ = submit(intake="regulator", regulator_reference="银转〔2026〕1号", regulator_due=due)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from tousu import deadlines, knowledge
 from tousu.errors import InputError
 from tousu.privacy import mask
-from tousu.triage import escalation, triage
+from tousu.triage import escalation, guidance, triage
 
 from .models import (
     OPEN_STATUSES,
@@ -714,7 +714,11 @@ def correct_category(complaint_id: int, user, category: str, reason: str = "", c
     complaint.needs_review = False
     complaint.channel = channel or complaint.channel
     new_department = KB.route(category, complaint.channel)[0]
-    fields = ["category", "needs_review", "channel"]
+    # The evidence list, self-help and outside bodies shown to the complainant follow the corrected
+    # category; the deadlines already running do not move.
+    refreshed = guidance(category, complaint.channel, complaint.complainant_type, KB)
+    complaint.verdict = {**complaint.verdict, **refreshed, "category": category, "channel": complaint.channel}
+    fields = ["category", "needs_review", "channel", "verdict"]
     if complaint.intake != "regulator" and new_department != old_department:
         complaint.department, complaint.assignee, complaint.status = new_department, None, Status.NEW
         fields += ["department", "assignee", "status"]
