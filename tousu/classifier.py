@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tousu.errors import ModelError
-from tousu.text import char_ngrams, normalize
+from tousu.text import normalize
 
 MODEL_DIR = Path(__file__).parent / "model"
 TASKS = ("category", "channel")
@@ -55,8 +55,10 @@ class LinearTextModel:
     """
 
     def __init__(self, vocabulary, idf, tasks, ngram_range=(1, 3)):
-        self.vocabulary_ = {gram: i for i, gram in enumerate(vocabulary)}
-        self.features_ = list(vocabulary)
+        self.features_ = np.asarray(vocabulary, dtype=str)
+        keys = _vocabulary_keys(self.features_)
+        self.order_ = np.argsort(keys, kind="stable")
+        self.keys_ = keys[self.order_]
         self.idf_ = np.asarray(idf, dtype=np.float64)
         self.tasks_ = {
             name: (
@@ -70,10 +72,19 @@ class LinearTextModel:
         self.ngram_range = tuple(ngram_range)
 
     def vectorize(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
-        """Feature indices and their l2-normalised TF-IDF values for one normalised text."""
-        get = self.vocabulary_.get
-        ids = np.fromiter((get(g, -1) for g in char_ngrams(normalized, *self.ngram_range)), dtype=np.intp)
-        indices, counts = np.unique(ids[ids >= 0], return_counts=True)
+        """Feature indices and their l2-normalised TF-IDF values for one normalised text.
+
+        The text's n-grams (the same as :func:`tousu.text.char_ngrams` gives) are looked up as integer keys
+        in the sorted keys of the vocabulary, all in numpy: a dict lookup per n-gram took most of the time.
+        """
+        codes = np.frombuffer(normalized.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + 1
+        keys = _gram_keys(codes, *self.ngram_range)
+        if not len(self.keys_):
+            return np.empty(0, dtype=np.intp), np.empty(0)
+        at = np.searchsorted(self.keys_, keys)
+        at[at == len(self.keys_)] = 0
+        ids = self.order_[at[self.keys_[at] == keys]]
+        indices, counts = np.unique(ids, return_counts=True)
         if not len(indices):
             return indices, np.empty(0)
         values = (1.0 + np.log(counts)) * self.idf_[indices]
@@ -112,6 +123,44 @@ class LinearTextModel:
             if start >= 0:
                 spans.append((start, start + len(gram), float(contribution[k])))
         return _merge_spans(spans, normalized, original)[:limit]
+
+
+# Every Unicode code point, plus one so that no character is 0, fits in 21 bits: an n-gram of up to three
+# characters is one 64-bit integer, its code points side by side. The leading character is never 0, so
+# n-grams of different lengths never share a key.
+_BITS = np.uint64(21)
+MAX_KEYED_N = 3
+
+
+def _gram_keys(codes: np.ndarray, low: int, high: int) -> np.ndarray:
+    """The key of every n-gram (``low`` <= n <= ``high``) of a text given as code points plus one."""
+    if high > MAX_KEYED_N:
+        raise ModelError(f"n-gram 最长 {MAX_KEYED_N} 个字符，模型要求 {high}")
+    parts = []
+    for n in range(low, high + 1):
+        count = len(codes) - n + 1
+        if count <= 0:
+            break
+        key = codes[:count]
+        for j in range(1, n):
+            key = (key << _BITS) | codes[j : j + count]
+        parts.append(key)
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
+
+
+def _vocabulary_keys(features: np.ndarray) -> np.ndarray:
+    """The key of every vocabulary n-gram (a fixed-width numpy string array pads short ones with 0)."""
+    lengths = np.char.str_len(features) if len(features) else np.empty(0, dtype=np.intp)
+    width = features.dtype.itemsize // 4
+    if width > MAX_KEYED_N:
+        raise ModelError(f"n-gram 最长 {MAX_KEYED_N} 个字符，词表中有 {width} 个字符的")
+    codes = np.frombuffer(features.tobytes(), dtype=np.uint32).reshape(len(features), max(width, 1))
+    keys = np.zeros(len(features), dtype=np.uint64)
+    for j in range(width):
+        present = lengths > j
+        shifted = (keys << _BITS) | (codes[:, j].astype(np.uint64) + 1)
+        keys = np.where(present, shifted, keys)
+    return keys
 
 
 def _merge_spans(spans, normalized: str, original: str) -> tuple[Cue, ...]:
@@ -157,7 +206,7 @@ class Classifier:
             )
             for task in TASKS
         }
-        model = LinearTextModel(arrays["vocabulary"].tolist(), arrays["idf"], tasks, meta["ngram_range"])
+        model = LinearTextModel(arrays["vocabulary"], arrays["idf"], tasks, meta["ngram_range"])
         return cls(model, meta)
 
     def predict(

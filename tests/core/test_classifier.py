@@ -71,3 +71,35 @@ def test_text_with_no_known_ngram_gets_the_prior(tiny_model):
 def test_a_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="tousu train"):
         Classifier.load(tmp_path)
+
+
+@pytest.mark.parametrize("text", ["", "费", "费率", "费率涨了😀", "𠀀𠀁𠀂 ok", "\x00测试", "ab c", "拉卡拉拉卡拉"])
+def test_keyed_lookup_finds_exactly_the_vocabulary_ngrams_of_the_text(text):
+    from tousu.text import char_ngrams
+
+    vocabulary = [
+        "a",
+        "b",
+        "费",
+        "率",
+        "费率",
+        "率涨",
+        "涨了",
+        "😀",
+        "𠀁",
+        "𠀀𠀁𠀂",
+        "\x00测",
+        "测",
+        "拉卡",
+        "卡拉",
+        "拉卡拉",
+    ]
+    model = LinearTextModel(vocabulary, np.ones(len(vocabulary)), {})
+    normalized = normalize(text)
+    grams = [g for g in char_ngrams(normalized) if g in vocabulary]
+    expected = sorted({vocabulary.index(g): grams.count(g) for g in grams}.items())
+    indices, values = model.vectorize(normalized)
+    assert [vocabulary[i] for i in indices] == [vocabulary[i] for i, _ in expected]
+    if expected:
+        weights = 1.0 + np.log([count for _, count in expected])
+        np.testing.assert_allclose(values, weights / np.linalg.norm(weights))
