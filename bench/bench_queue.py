@@ -191,10 +191,14 @@ def time_requests(runs: int, seeded: dict) -> list[dict]:
         ("handler", "?q=费率", "finance handler: text search 费率"),
         ("handler", f"?q={seeded['merchant']}", "finance handler: merchant number"),
         ("handler", "?overdue=on", "finance handler: overdue"),
+        ("handler", "?status=closed&q=的", "finance handler: status=closed, text search 的"),
         ("supervisor", "", "supervisor: all open"),
         ("supervisor", "?department=finance", "supervisor: department=finance"),
         ("supervisor", "?q=退款", "supervisor: text search 退款"),
         ("supervisor", "?status=all&q=费率", "supervisor: status=all, text search 费率"),
+        ("supervisor", "?status=closed&q=的", "supervisor: status=closed, text search 的"),
+        ("supervisor", "?needs_review=on&q=的", "supervisor: needs_review, text search 的"),
+        ("supervisor", "?overdue=on", "supervisor: overdue"),
         ("supervisor", f"?q={seeded['tracking']}", "supervisor: tracking number"),
         ("supervisor", "?status=all&page=200", "supervisor: all statuses, page 200"),
     ]
@@ -265,10 +269,10 @@ def one_database(args) -> None:
     from django.db import connection
 
     seed_file = Path(os.environ["TOUSU_VAR_DIR"]) / "queue-seed.json"
+    call_command("migrate", "--noinput", verbosity=0)  # a kept database gets the migrations added since
     if args.reuse and seed_file.exists():
         seeded = json.loads(seed_file.read_text())
     else:
-        call_command("migrate", "--noinput", verbosity=0)
         seeded = populate(args.complaints)
         seed_file.write_text(json.dumps(seeded))
     statistics_note = "no planner statistics"

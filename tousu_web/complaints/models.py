@@ -150,6 +150,12 @@ class Complaint(models.Model):
         indexes = [
             models.Index(fields=["department", "status", "statutory_due"]),
             models.Index(fields=["assignee", "status"]),  # each handler's open load, for auto-assignment
+            # A queue filtered by status, overdue or awaiting review pages in deadline order and counts in an index:
+            # on SQLite each row read walks the verdict's overflow pages, stored before status and deadline.
+            models.Index(fields=["status", "statutory_due", "id"]),
+            models.Index(
+                fields=["statutory_due", "id"], condition=models.Q(needs_review=True), name="complaint_review_due"
+            ),
         ]
         ordering = ["statutory_due"]
 
