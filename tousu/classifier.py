@@ -150,7 +150,7 @@ def _gram_keys(codes: np.ndarray, low: int, high: int) -> np.ndarray:
 
 def _vocabulary_keys(features: np.ndarray) -> np.ndarray:
     """The key of every vocabulary n-gram (a fixed-width numpy string array pads short ones with 0)."""
-    lengths = np.char.str_len(features) if len(features) else np.empty(0, dtype=np.intp)
+    lengths = np.char.str_len(features)
     width = features.dtype.itemsize // 4
     if width > MAX_KEYED_N:
         raise ModelError(f"n-gram 最长 {MAX_KEYED_N} 个字符，词表中有 {width} 个字符的")

@@ -109,13 +109,18 @@ def can_export_feedback(user) -> bool:
 
 
 def count_attempt(key: str, window: int) -> int:
-    """Count one more attempt under ``key`` in a fixed window of ``window`` seconds; returns the count so far."""
-    cache.add(key, 0, window)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, window)
-        return 1
+    """Count one more under ``key`` in its open window, opening a window of ``window`` seconds when there is
+    none; returns the count so far. Used by every limit: login failures, recoveries, the API's rate limits.
+
+    Counting comes first: it is the common case, and on the database cache ``add`` costs several statements.
+    """
+    for _ in range(2):
+        try:
+            return cache.incr(key)
+        except ValueError:  # no open window: open one (if another process just did, add keeps its count)
+            cache.add(key, 0, window)
+    cache.set(key, 1, window)  # the window expired between add and incr
+    return 1
 
 
 def _login_key(request) -> str:

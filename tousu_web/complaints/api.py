@@ -12,7 +12,6 @@ import hashlib
 import logging
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import (
     BadRequest,
     RequestDataTooBig,
@@ -237,22 +236,8 @@ def client_address(request: HttpRequest) -> str:
 
 def check_rate(request: HttpRequest, bucket: str, limit: int, window: int = 3600) -> None:
     """Fixed-window count per client address; over the limit is a 429."""
-    if _count(f"rate:{bucket}:{client_address(request)}", window) > limit:
+    if access.count_attempt(f"rate:{bucket}:{client_address(request)}", window) > limit:
         raise ApiError(429, "rate_limited", "提交过于频繁，请稍后再试")
-
-
-def _count(key: str, window: int) -> int:
-    """One more in the open window of ``key``, opening a window of ``window`` seconds when there is none.
-
-    Counting comes first: it is the common case, and on a database cache ``add`` costs several statements.
-    """
-    for _ in range(2):
-        try:
-            return cache.incr(key)
-        except ValueError:  # no open window: open one (if another process just did, add keeps its count)
-            cache.add(key, 0, window)
-    cache.set(key, 1, window)  # the window expired between add and incr
-    return 1
 
 
 # ---------------------------------------------------------------------------- schemas
