@@ -103,3 +103,32 @@ def test_keyed_lookup_finds_exactly_the_vocabulary_ngrams_of_the_text(text):
     if expected:
         weights = 1.0 + np.log([count for _, count in expected])
         np.testing.assert_allclose(values, weights / np.linalg.norm(weights))
+
+
+def test_augmented_copies_keep_labels_vary_device_words_and_leave_sentences_out():
+    story = {
+        "text": "上个月业务员上门推销POS机。说押金299刷满就退。现在满了却不退。客服让我找他。我要退押金！",
+        "category": "deposit_refund",
+        "channel": "third_party",
+    }
+    copies = training.augmented([story], copies=40, seed=1)
+    assert copies and all(c["category"] == "deposit_refund" and c["channel"] == "third_party" for c in copies)
+    assert all(c["text"] != story["text"] for c in copies)
+    shorter = [c for c in copies if len(c["text"]) < len(story["text"]) - 3]
+    assert shorter, "some copies leave sentences out"
+    # every copy is made of the story's own sentences (machine words aside), never empty
+    for copy in copies:
+        text = training._DEVICE.sub("机", copy["text"])
+        assert text.strip()
+        assert all(part in training._DEVICE.sub("机", story["text"]) for part in text.split("。") if part)
+    named = {w for c in copies for w in training.DEVICE_WORDS if w in c["text"]}
+    assert len(named) >= 4, named
+    assert training.augmented([story], copies=40, seed=1) == copies
+
+
+def test_augmented_leaves_short_stories_whole_apart_from_the_machine_word():
+    story = {"text": "刷卡机屏幕裂了", "category": "device_quality", "channel": "unknown"}
+    copies = training.augmented([story], copies=30, seed=3)
+    assert copies
+    assert {training._DEVICE.sub("X", c["text"]) for c in copies} == {"X屏幕裂了"}
+    assert training.augmented([{"text": "屏幕裂了", "category": "device_quality"}], seed=3) == []
