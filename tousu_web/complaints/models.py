@@ -177,6 +177,8 @@ class ComplaintShare(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["complaint", "department"], name="one_share_per_department")]
+        # A handler's queue asks "which complaints does my department co-handle?"
+        indexes = [models.Index(fields=["department", "complaint"], name="share_by_department")]
 
 
 class AppendOnlyError(Exception):
