@@ -33,15 +33,21 @@ C = 10.0
 HELD_OUT_SHARE = 5  # one story in five
 REVIEW_TARGET = 0.97  # department accuracy wanted among complaints not sent to review
 # The guideline decides between categories that both fit by its priority list. A category "fits"
-# when its probability is at least this share of the top one. Fixed, not fitted: on the written
-# calibration set the best share is 1.0 (argmax) because its stories are tidy, but on 36 real
-# complaints taken from public news reports (kept outside the repository; see the issue notes)
-# argmax gave department 0.778 and 0.5 gave 0.861, for a cost of 0.012 on the calibration set.
-PRIORITY_MARGIN = 0.5
+# when its probability is at least this share of the top one. Fixed, not fitted on the training
+# data: on the written calibration set the best share is 1.0 (argmax) because its stories are tidy.
+# On 111 real complaints quoted in public pages (kept outside the repository; see the issue
+# notes) department accuracy was 0.694 at 1.0, 0.748-0.757 between 0.55 and 0.65, 0.721 at 0.4;
+# held-out accuracy is flat (0.966-0.971). 0.6 is the middle of that plateau.
+PRIORITY_MARGIN = 0.6
 # The category model also learns from altered copies of each training story (see ``augmented``).
 AUGMENT_COPIES = 2
 AUGMENT_DROP = 0.35  # chance that a sentence is left out of a copy
 AUGMENT_SEED = 2026
+# The category model is fitted this many times, each on copies made with another seed, and the
+# weights are averaged: which sentences a single round happens to leave out moved department
+# accuracy on real complaints by up to four points from seed to seed; the average does not depend
+# on one draw. Logistic regression is linear, so the averaged model costs no more to run.
+AUGMENT_ROUNDS = 3
 # Words for the machine itself. Writers of the corpus used "POS机" more often in some categories
 # (other, fraud, privacy) than in others, so the word had come to point to those categories; real
 # complaints name the machine in any of these ways whatever their grievance.
@@ -166,7 +172,6 @@ def train(
         Folder of independently written labelled complaints. The softmax temperature and the
         review threshold are chosen on it (on the held-back fifth when it is missing or empty).
     """
-    import scipy.sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -177,23 +182,20 @@ def train(
     vectorizer = TfidfVectorizer(analyzer=_analyzer, sublinear_tf=True, min_df=2, dtype=np.float64)
     x_train = vectorizer.fit_transform([s["text"] for s in train_set])
     x_cal = vectorizer.transform([s["text"] for s in calibration])
-    copies = augmented(train_set)
-    # Only the category model learns from the copies: a left-out sentence may be the one that says
-    # how the machine was obtained, which would make a copy's channel label wrong.
-    x_category = scipy.sparse.vstack([x_train, vectorizer.transform([s["text"] for s in copies])])
     arrays = {"vocabulary": np.array(vectorizer.get_feature_names_out(), dtype=str), "idf": vectorizer.idf_}
     meta_tasks = {}
     for task in TASKS:
-        model = LogisticRegression(C=C, max_iter=5000)
         if task == "category":
-            model.fit(x_category, [s[task] for s in train_set + copies])
+            classes, coef, intercept = _fit_on_copies(train_set, x_train, vectorizer)
         else:
-            model.fit(x_train, [s[task] for s in train_set])
-        classes = [str(c) for c in model.classes_]
+            # Only the category model learns from the copies: a left-out sentence may be the one
+            # that says how the machine was obtained, which would make a copy's channel label wrong.
+            model = LogisticRegression(C=C, max_iter=5000).fit(x_train, [s[task] for s in train_set])
+            classes, coef, intercept = [str(c) for c in model.classes_], model.coef_, model.intercept_
         gold = np.array([classes.index(s[task]) for s in calibration])
-        temperature = _fit_temperature(model.decision_function(x_cal), gold)
-        arrays[f"{task}_coef"] = model.coef_
-        arrays[f"{task}_intercept"] = model.intercept_
+        temperature = _fit_temperature(np.asarray(x_cal @ coef.T) + intercept, gold)
+        arrays[f"{task}_coef"] = coef
+        arrays[f"{task}_intercept"] = intercept
         meta_tasks[task] = {"classes": classes, "temperature": temperature}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -202,7 +204,7 @@ def train(
         "trained": dt.date.today().isoformat(),
         "ngram_range": list(NGRAM_RANGE),
         "C": C,
-        "augment": {"copies": AUGMENT_COPIES, "drop": AUGMENT_DROP, "seed": AUGMENT_SEED},
+        "augment": {"copies": AUGMENT_COPIES, "drop": AUGMENT_DROP, "seed": AUGMENT_SEED, "rounds": AUGMENT_ROUNDS},
         "corpus": {
             "stories": len(stories),
             "train": len(train_set),
@@ -233,6 +235,25 @@ def train(
         meta["calibration"] = score(_with_department(calibration, kb), predicted)
     _write_meta(out_dir, meta)
     return meta
+
+
+def _fit_on_copies(train_set: list[dict], x_train, vectorizer) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The category model: the stories and their altered copies, fitted ``AUGMENT_ROUNDS`` times
+    with copies from different seeds; returns the classes and the averaged weights."""
+    import scipy.sparse
+    from sklearn.linear_model import LogisticRegression
+
+    coefs, intercepts, classes = [], [], None
+    for round_ in range(AUGMENT_ROUNDS):
+        copies = augmented(train_set, seed=AUGMENT_SEED + round_)
+        x = scipy.sparse.vstack([x_train, vectorizer.transform([s["text"] for s in copies])])
+        model = LogisticRegression(C=C, max_iter=5000).fit(x, [s["category"] for s in train_set + copies])
+        if classes is not None and classes != [str(c) for c in model.classes_]:
+            raise TousuError("各轮训练的类别不一致", "training_inconsistent")
+        classes = [str(c) for c in model.classes_]
+        coefs.append(model.coef_)
+        intercepts.append(model.intercept_)
+    return classes, np.mean(coefs, axis=0), np.mean(intercepts, axis=0)
 
 
 def calibration_set(directory: Path | str | None = CALIBRATION_DIR) -> list[dict]:
