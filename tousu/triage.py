@@ -168,7 +168,8 @@ def _labels(
     return {
         "category": category,
         "confidence": round(confidence, 4),
-        "needs_review": not readable or confidence < model.review_threshold,
+        "needs_review": not readable or model.needs_review(cat),
+        "passed_over": cat.passed_over if readable else None,
         "departments": kb.route(category, channel),
         "channel": channel,
         "channel_confidence": round(dict(chan.ranking)[channel], 4),
@@ -240,8 +241,11 @@ def _reasons(kb, labels, cues, chan, model) -> list[str]:
         reasons.append(f"机具经第三方渠道办理{evidence}，{kb.department_name('channel')}协办")
     if labels["brand_phrase"]:
         reasons.append(f"涉及的支付机构：文中提到“{labels['brand_phrase']}”")
-    if labels["needs_review"]:
+    if labels["needs_review"] and labels["confidence"] < model.review_threshold:
         reasons.append(f"置信度低于复核阈值 {model.review_threshold:.0%}，需人工确认分类")
+    elif labels["needs_review"] and labels["passed_over"]:
+        other = kb.categories[labels["passed_over"]].name
+        reasons.append(f"「{other}」也相符且概率更高，按分类指引的优先顺序取「{entry.name}」，需人工确认分类")
     return reasons
 
 

@@ -132,3 +132,32 @@ def test_augmented_leaves_short_stories_whole_apart_from_the_machine_word():
     assert copies
     assert {training._DEVICE.sub("X", c["text"]) for c in copies} == {"X屏幕裂了"}
     assert training.augmented([{"text": "屏幕裂了", "category": "device_quality"}], seed=3) == []
+
+
+def fixed_model(category_probabilities: dict[str, float], margin: float, threshold: float = 0.2) -> Classifier:
+    """A classifier that gives every text the same probabilities (zero weights, log-probability intercepts)."""
+    from tousu import knowledge
+
+    def task(probabilities):
+        classes = list(probabilities)
+        return classes, np.zeros((len(classes), 1)), np.log(np.array(list(probabilities.values()))), 1.0
+
+    tasks = {
+        "category": task(category_probabilities),
+        "channel": task({"official": 0.1, "third_party": 0.1, "unknown": 0.8}),
+    }
+    meta = {"review_threshold": threshold, "priority_margin": margin, "priority": list(knowledge.default().categories)}
+    return Classifier(LinearTextModel(["费"], np.ones(1), tasks, (1, 1)), meta)
+
+
+def test_a_category_chosen_by_priority_over_a_more_probable_one_goes_to_review():
+    probabilities = {"fee_rate": 0.5, "settlement": 0.4, "other": 0.1}
+    [close] = fixed_model(probabilities, margin=0.6).predict(["刷卡的钱没到账，费率也高"])
+    assert close["category"].label == "settlement"  # priority 4 before fee_rate's 7; 0.4 >= 0.6 * 0.5
+    assert close["category"].passed_over == "fee_rate"
+    assert fixed_model(probabilities, margin=0.6).needs_review(close["category"])
+    [apart] = fixed_model(probabilities, margin=0.9).predict(["刷卡的钱没到账，费率也高"])
+    assert apart["category"].label == "fee_rate" and apart["category"].passed_over is None
+    assert not fixed_model(probabilities, margin=0.9).needs_review(apart["category"])
+    [low] = fixed_model(probabilities, margin=0.9, threshold=0.6).predict(["费率高"])
+    assert fixed_model(probabilities, margin=0.9, threshold=0.6).needs_review(low["category"])

@@ -84,3 +84,14 @@ def test_text_without_chinese_is_a_low_confidence_other(tiny_model):
     assert result["category"] == "other"
     assert result["confidence"] == 0.0
     assert result["needs_review"] is True
+
+
+def test_a_priority_decision_is_flagged_for_review_with_a_reason_a_person_can_check():
+    from .test_classifier import fixed_model
+
+    model = fixed_model({"fee_rate": 0.5, "settlement": 0.4, "other": 0.1}, margin=0.6)
+    verdict = triage("上个月刷卡的钱一直没到账，费率也比说好的高", model=model)
+    assert verdict.category == "settlement" and verdict.needs_review
+    assert any("「费率/手续费」也相符" in r and "优先顺序" in r for r in verdict.reasons), verdict.reasons
+    [row] = classify_many(["上个月刷卡的钱一直没到账，费率也比说好的高"], model=model)
+    assert row["needs_review"] is True
