@@ -229,12 +229,12 @@ def train(
     )
     passed_over = np.array([p["category"].passed_over is not None for p in predictions])
     meta["review_threshold"] = _review_threshold(confidence, correct, passed_over)
+    _write_meta(out_dir, meta)
     classifier = Classifier.load(out_dir)
-    threshold = meta["review_threshold"]
     held_predictions = classifier.predict([s["text"] for s in held], ())
-    meta["held_out"] = score(_with_department(held, kb), _rows(held_predictions, kb, threshold))
+    meta["held_out"] = score(_with_department(held, kb), _rows(held_predictions, kb, classifier))
     if calibration is not held:
-        predicted = _rows(classifier.predict([s["text"] for s in calibration], ()), kb, threshold)
+        predicted = _rows(classifier.predict([s["text"] for s in calibration], ()), kb, classifier)
         meta["calibration"] = score(_with_department(calibration, kb), predicted)
     _write_meta(out_dir, meta)
     return meta
@@ -269,13 +269,13 @@ def _with_department(rows: list[dict], kb) -> list[dict]:
     return [{**r, "department": kb.categories[r["category"]].department} for r in rows]
 
 
-def _rows(predictions, kb, threshold: float = 0.0) -> list[dict]:
+def _rows(predictions, kb, classifier: Classifier) -> list[dict]:
     return [
         {
             "category": p["category"].label,
             "department": kb.categories[p["category"].label].department,
             "channel": p["channel"].label,
-            "needs_review": p["category"].confidence < threshold or p["category"].passed_over is not None,
+            "needs_review": classifier.needs_review(p["category"]),
         }
         for p in predictions
     ]

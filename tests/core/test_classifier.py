@@ -161,3 +161,11 @@ def test_a_category_chosen_by_priority_over_a_more_probable_one_goes_to_review()
     assert not fixed_model(probabilities, margin=0.9).needs_review(apart["category"])
     [low] = fixed_model(probabilities, margin=0.9, threshold=0.6).predict(["费率高"])
     assert fixed_model(probabilities, margin=0.9, threshold=0.6).needs_review(low["category"])
+
+
+def test_review_threshold_is_fitted_on_complaints_not_already_flagged():
+    confidence = np.array([0.9, 0.8, 0.3, 0.95])
+    correct = np.array([True, True, False, False])
+    assert training._review_threshold(confidence, correct) == 0.99  # the confident mistake is never excluded
+    flagged = np.array([False, False, False, True])  # e.g. decided by the priority list
+    assert training._review_threshold(confidence, correct, flagged) == 0.31
