@@ -8,6 +8,7 @@ computes the deadlines.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from dataclasses import dataclass, field, fields
 
@@ -56,6 +57,9 @@ class Verdict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def check_text(text: object) -> str:
     """Validate a complaint text; returns it stripped or raises :class:`InputError` with a stable code."""
     if not isinstance(text, str):
@@ -65,7 +69,11 @@ def check_text(text: object) -> str:
         raise InputError("投诉内容不能为空", "text_empty")
     if len(text) > MAX_CHARS:
         raise InputError(f"投诉内容过长（{len(text)} 字），请控制在 {MAX_CHARS} 字以内", "text_too_long")
-    controls = sum(1 for ch in text if unicodedata.category(ch) in ("Cc", "Cs", "Co") and ch not in "\n\r\t")
+    if _SURROGATE.search(text):
+        # What Python makes of bytes that are not UTF-8 (a command-line argument cut inside a
+        # character, a file read with errors="surrogateescape"): no text can be built from it.
+        raise InputError("投诉内容含有无法识别的字节（不是有效的 UTF-8 文本）", "text_not_utf8")
+    controls = sum(1 for ch in text if unicodedata.category(ch) in ("Cc", "Co") and ch not in "\n\r\t")
     if controls > max(3, len(text) // 20):
         raise InputError("投诉内容含有大量不可识别字符，疑似二进制数据", "text_binary")
     if "\x00" in text:

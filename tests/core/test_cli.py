@@ -65,3 +65,14 @@ def test_bad_invocations_are_errors_not_tracebacks(args, capsys):
 def test_kb_check_validates_the_packaged_knowledge_base(capsys):
     assert main(["kb", "check"]) == 0
     assert "16 个分类" in capsys.readouterr().out
+
+
+def test_an_argument_cut_inside_a_character_is_an_error_not_a_traceback():
+    text = "费率从0.38调到了0.6没通知".encode()[:-1]  # the last character's bytes cut short, as `head -c` does
+    result = run(["classify", text])
+    assert result.returncode == 2
+    assert b"Traceback" not in result.stderr
+    assert "text_not_utf8" in result.stderr.decode() + result.stdout.decode()
+    jsonl = run(["classify", "--jsonl", "-"], stdin=b'{"id": "x", "text": "\\ud800\\u8d39\\u7387"}\n')
+    assert jsonl.returncode == 1 and b"Traceback" not in jsonl.stderr
+    assert json.loads(jsonl.stdout)["error"]["code"] == "text_not_utf8"
