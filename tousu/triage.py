@@ -251,7 +251,7 @@ def _reasons(kb, labels, cues, chan, model) -> list[str]:
         reasons.append(f"涉及的支付机构：文中提到“{labels['brand_phrase']}”")
     if labels["needs_review"] and labels["confidence"] < model.review_threshold:
         reasons.append(f"置信度低于复核阈值 {model.review_threshold:.0%}，需人工确认分类")
-    elif labels["needs_review"] and labels["passed_over"]:
+    if labels["passed_over"]:
         other = kb.categories[labels["passed_over"]].name
         reasons.append(f"「{other}」也相符且概率更高，按分类指引的优先顺序取「{entry.name}」，需人工确认分类")
     return reasons
