@@ -219,7 +219,8 @@ def train(
         "review_threshold": 0.0,
     }
     _write_meta(out_dir, meta)
-    predictions = Classifier.load(out_dir).predict([s["text"] for s in calibration], explain=())
+    classifier = Classifier.load(out_dir)
+    predictions = classifier.predict([s["text"] for s in calibration], explain=())
     confidence = np.array([p["category"].confidence for p in predictions])
     correct = np.array(
         [
@@ -228,14 +229,11 @@ def train(
         ]
     )
     passed_over = np.array([p["category"].passed_over is not None for p in predictions])
-    meta["review_threshold"] = _review_threshold(confidence, correct, passed_over)
-    _write_meta(out_dir, meta)
-    classifier = Classifier.load(out_dir)
+    meta["review_threshold"] = classifier.review_threshold = _review_threshold(confidence, correct, passed_over)
     held_predictions = classifier.predict([s["text"] for s in held], ())
     meta["held_out"] = score(_with_department(held, kb), _rows(held_predictions, kb, classifier))
     if calibration is not held:
-        predicted = _rows(classifier.predict([s["text"] for s in calibration], ()), kb, classifier)
-        meta["calibration"] = score(_with_department(calibration, kb), predicted)
+        meta["calibration"] = score(_with_department(calibration, kb), _rows(predictions, kb, classifier))
     _write_meta(out_dir, meta)
     return meta
 
